@@ -1,0 +1,33 @@
+"""The worker's command line (runs in the gateway, builds what runs in the sandbox).
+
+Workers start as ``python -I -S -c BOOTSTRAP CONFIG``: ``-I`` ignores the environment and the
+user site, ``-S`` skips ``site`` (a ``.pth`` file costs ~55 ms per start), so the runtime's
+import path is given explicitly in CONFIG instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+BOOTSTRAP = "import sys,json;c=json.loads(sys.argv[1]);sys.path[:0]=c['path'];import runner.main;runner.main.main(c)"
+
+
+def runtime_path() -> list[str]:
+    """Directories a worker imports from: the one holding ``runner``, then site-packages."""
+    runner_root = str(Path(__file__).resolve().parent.parent)
+    paths = [runner_root]
+    for key in ("purelib", "platlib"):
+        path = sysconfig.get_paths()[key]
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def command(config: dict[str, Any], python: str | None = None) -> list[str]:
+    """The argv that starts one worker with ``config`` (limits, frame sizes, import path)."""
+    return [python or sys.executable, "-I", "-S", "-c", BOOTSTRAP, orjson.dumps(config).decode()]

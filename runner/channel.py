@@ -1,0 +1,76 @@
+"""The worker's end of the gateway channel (runs in the sandbox).
+
+Writes are synchronous and serialised by a lock so that events keep the order in which the
+plugin emitted them, from any thread or event loop. Replies to ``__event_call__`` arrive on a
+reader thread and resolve :class:`concurrent.futures.Future` objects, which any event loop
+can await. The gateway decides call timeouts; the worker just waits for its answer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from runner import wire
+
+
+class Channel:
+    """Frames to and from the gateway over two file descriptors."""
+
+    def __init__(self, fd_in: int, fd_out: int, max_frame_bytes: int) -> None:
+        self._fd_in = fd_in
+        self._fd_out = fd_out
+        self._max_frame_bytes = max_frame_bytes
+        self._write_lock = threading.Lock()
+        self._pending: dict[str, Future[Any]] = {}
+        self._pending_lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def send(self, message: dict[str, Any], default: Any = None) -> None:
+        """Send one frame; raises TypeError if it is not JSON-serialisable."""
+        frame = wire.encode(message, default)
+        with self._write_lock:
+            wire.write_frame(self._fd_out, frame)
+
+    def receive(self) -> dict[str, Any] | None:
+        """Block for the next frame from the gateway (None when it closed the channel)."""
+        return wire.read_frame(self._fd_in, self._max_frame_bytes)
+
+    def call(self, call_type: str, data: Any) -> Future[Any]:
+        """Send a call and return a future for the gateway's reply value."""
+        call_id = str(next(self._ids))
+        future: Future[Any] = Future()
+        frame = {"op": "call", "call_id": call_id, "type": call_type, "data": data}
+        with self._pending_lock:
+            self._pending[call_id] = future
+        try:
+            self.send(frame)
+        except BaseException:
+            with self._pending_lock:
+                self._pending.pop(call_id, None)
+            raise
+        return future
+
+    def serve_replies(self) -> None:
+        """Start the reader thread; the process exits when the gateway closes the channel.
+
+        Exiting on EOF means a worker never outlives its gateway's interest in it, even
+        when the plugin is blocked in native code.
+        """
+        threading.Thread(target=self._read_loop, name="airlock-channel", daemon=True).start()
+
+    def _read_loop(self) -> None:
+        try:
+            while (message := self.receive()) is not None:
+                if message["op"] != "reply":
+                    continue
+                with self._pending_lock:
+                    future = self._pending.pop(str(message.get("call_id")), None)
+                if future is not None:
+                    future.set_result(message.get("value"))
+        except (OSError, wire.FrameError):
+            pass
+        os._exit(0)

@@ -1,0 +1,110 @@
+"""Run one action the way ``open_webui/utils/actions.py::chat_action`` does (runs in the sandbox).
+
+* ``body`` is always passed; the other special arguments only when their exact name is a
+  parameter of ``action`` (``**kwargs`` receives nothing).
+* Admin valves are rebuilt before the call when the instance has a ``valves`` attribute.
+* ``__user__["valves"]`` is a ``UserValves`` instance when the class defines one; a failure
+  to build it is printed (upstream logs it) and the key is left out.
+* ``async def action`` is awaited; a plain ``def action`` is called on the event loop's
+  thread exactly as upstream does (it blocks nothing but this one worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import sys
+from typing import Any
+
+from runner import failure
+from runner.channel import Channel
+from runner.events import make_caller, make_emitter
+from runner.loader import LoadedFunction
+from runner.request import Request
+
+#: Event-loop turns granted after the action returns, so that emits it scheduled with
+#: ``asyncio.create_task`` (fire-and-forget, common in plugins) still go out in order.
+_DRAIN_TURNS = 5
+
+
+def _json_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(value, set | frozenset):
+        return list(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def _user(loaded: LoadedFunction, job: dict[str, Any]) -> dict[str, Any]:
+    user = dict(job.get("user") or {})
+    user_valves_cls = getattr(loaded.instance, "UserValves", None)
+    if user_valves_cls is not None:
+        try:
+            user["valves"] = user_valves_cls(**(job.get("user_valves") or {}))
+        except Exception as exc:  # noqa: BLE001 - upstream logs this and carries on
+            print(f"Failed to get user values: {exc}", file=sys.stderr)  # noqa: T201 - upstream logs it
+    return user
+
+
+def _arguments(loaded: LoadedFunction, job: dict[str, Any], channel: Channel) -> dict[str, Any]:
+    signature = inspect.signature(loaded.instance.action)
+    params: dict[str, Any] = {"body": job.get("body") or {}}
+    extra: dict[str, Any] = {
+        "__model__": job.get("model"),
+        "__id__": job.get("sub_id") or loaded.function_id,
+        "__event_emitter__": make_emitter(channel),
+        "__event_call__": make_caller(channel),
+        "__request__": Request(job.get("request") or {}),
+    }
+    params.update({k: v for k, v in extra.items() if k in signature.parameters})
+    if "__user__" in signature.parameters:
+        params["__user__"] = _user(loaded, job)
+    return params
+
+
+async def _call_action(loaded: LoadedFunction, job: dict[str, Any], channel: Channel) -> Any:
+    instance = loaded.instance
+    if hasattr(instance, "valves") and hasattr(instance, "Valves"):
+        instance.valves = instance.Valves(**(job.get("valves") or {}))
+    action = instance.action
+    params = _arguments(loaded, job, channel)
+    if inspect.iscoroutinefunction(action):
+        value = await action(**params)
+    else:
+        value = action(**params)
+    for _ in range(_DRAIN_TURNS):
+        await asyncio.sleep(0)
+    return value
+
+
+def _flush_output() -> None:
+    # Output printed before the result must reach the gateway before the result does.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def _fail(channel: Channel, exc: BaseException, filename: str) -> None:
+    _flush_output()
+    channel.send({"op": "result", **failure.describe(exc, filename)})
+
+
+def run(loaded: LoadedFunction, job: dict[str, Any], channel: Channel) -> None:
+    """Run the action and send its ``result`` frame."""
+    if loaded.kind != "action" or not hasattr(loaded.instance, "action"):
+        error = TypeError(f"function {loaded.function_id!r} is a {loaded.kind} and has no action method")
+        _fail(channel, error, loaded.filename)
+        return
+    try:
+        value = asyncio.run(_call_action(loaded, job, channel))
+    except BaseException as exc:  # noqa: BLE001 - plugin errors are data
+        _fail(channel, exc, loaded.filename)
+        return
+    _flush_output()
+    try:
+        channel.send({"op": "result", "ok": True, "value": value}, default=_json_default)
+    except TypeError as exc:
+        error = TypeError(f"the action returned a value that is not JSON-serializable: {exc}")
+        _fail(channel, error, loaded.filename)

@@ -1,0 +1,82 @@
+"""Worker entry point (runs in the sandbox).
+
+Order matters: take the channel off stdin/stdout and point stdout at the captured output
+pipe, apply resource limits, say ``ready``, and only then read the job and touch plugin
+code. Later confinement layers (namespaces, Landlock, seccomp) slot in before ``ready``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, NoReturn
+
+from runner import inspection, invocation, limits
+from runner.channel import Channel
+from runner.loader import LoadError, load
+
+
+def _take_channel() -> tuple[int, int]:
+    """Move the frame channel off fds 0/1 so the plugin's print() cannot corrupt it.
+
+    ``os.dup`` returns non-inheritable descriptors; fd 1 becomes a copy of fd 2 (the
+    captured output pipe) and fd 0 reads /dev/null.
+    """
+    channel_in, channel_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    return channel_in, channel_out
+
+
+def _inspect(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
+    try:
+        loaded = load(job["function_id"], job["source"], workdir)
+    except LoadError as exc:
+        channel.send({"op": "load_error", "error_type": exc.error_type, "error": str(exc)})
+        return
+    try:
+        info = inspection.describe(loaded, job.get("valves"))
+    except inspection.InvalidValves as exc:
+        channel.send({"op": "invalid_valves", "error": str(exc)})
+        return
+    except Exception as exc:  # noqa: BLE001 - a broken class attribute is a load error
+        channel.send({"op": "load_error", "error_type": type(exc).__name__, "error": str(exc)})
+        return
+    channel.send({"op": "inspected", "info": info})
+
+
+def _invoke(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
+    try:
+        loaded = load(job["function_id"], job["source"], workdir)
+    except LoadError as exc:
+        channel.send({"op": "result", "ok": False, "error_type": exc.error_type, "error": str(exc)})
+        return
+    invocation.run(loaded, job, channel)
+
+
+def main(config: dict[str, Any]) -> NoReturn:
+    """Run one job from the gateway, then wait to be reaped."""
+    channel_in, channel_out = _take_channel()
+    limits.apply(config["limits"])
+    workdir = Path.cwd()
+    tempfile.tempdir = str(workdir)
+    channel = Channel(channel_in, channel_out, int(config["max_job_bytes"]))
+    channel.send({"op": "ready"})
+    job = channel.receive()
+    if job is None:
+        os._exit(0)
+    channel.serve_replies()
+    if job["op"] == "inspect":
+        _inspect(job, channel, workdir)
+    elif job["op"] == "invoke":
+        _invoke(job, channel, workdir)
+    # The gateway reads this process's usage after the last frame and then kills it, so
+    # the worker waits instead of racing its own exit against that measurement.
+    threading.Event().wait()
+    os._exit(0)
