@@ -1,0 +1,29 @@
+"""Async Python client for hosts: register functions, list actions, run invocations.
+
+async with AirlockClient("127.0.0.1:50051") as client:
+    await client.put_function("hello", source)
+    async with client.invoke("hello", body={...}, on_call=answer) as invocation:
+        async for message in invocation:
+            ...
+    result = invocation.result
+"""
+
+from gateway.client.client import AirlockClient
+from gateway.client.invocation import InvocationStream
+from gateway.invocation.domain import Call, Event, Outcome, Result, Started
+from gateway.registry.record import ActionButton, FunctionRecord, SubAction
+from gateway.sandbox.usage import Usage
+
+__all__ = [
+    "ActionButton",
+    "AirlockClient",
+    "Call",
+    "Event",
+    "FunctionRecord",
+    "InvocationStream",
+    "Outcome",
+    "Result",
+    "Started",
+    "SubAction",
+    "Usage",
+]

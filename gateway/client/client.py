@@ -1,0 +1,115 @@
+"""AirlockClient: the Registry and Runtime services behind plain Python calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+import grpc
+import orjson
+
+from gateway._proto.airlock.v1 import airlock_pb2 as pb
+from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from gateway.client.invocation import CallHandler, InvocationStream
+from gateway.invocation import domain
+from gateway.registry.record import ActionButton, FunctionRecord
+from gateway.servicer import convert
+
+
+class AirlockClient:
+    """A connection to one gateway. Errors are ``grpc.aio.AioRpcError`` with the gateway's message."""
+
+    def __init__(self, target: str = "127.0.0.1:50051", *, channel: grpc.aio.Channel | None = None) -> None:
+        self._channel = channel or grpc.aio.insecure_channel(target)
+        self._registry = pb_grpc.RegistryStub(self._channel)
+        self._runtime = pb_grpc.RuntimeStub(self._channel)
+
+    async def __aenter__(self) -> AirlockClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def put_function(
+        self,
+        function_id: str,
+        source: str,
+        *,
+        profile: str = "",
+        is_active: bool = True,
+        is_global: bool = False,
+        model_ids: Iterable[str] = (),
+        valves: dict[str, Any] | None = None,
+    ) -> FunctionRecord:
+        """Create or replace a function (its source is loaded in a worker first)."""
+        request = pb.PutFunctionRequest(
+            id=function_id,
+            source=source,
+            profile=profile,
+            is_active=is_active,
+            is_global=is_global,
+            model_ids=list(model_ids),
+            valves_json=orjson.dumps(valves) if valves is not None else b"",
+        )
+        return convert.function_from_proto(await self._registry.PutFunction(request))
+
+    async def get_function(self, function_id: str) -> FunctionRecord:
+        """One function, source included."""
+        return convert.function_from_proto(await self._registry.GetFunction(pb.GetFunctionRequest(id=function_id)))
+
+    async def list_functions(self, kind: str = "") -> list[FunctionRecord]:
+        """All functions (of one kind), without their sources."""
+        response = await self._registry.ListFunctions(pb.ListFunctionsRequest(kind=kind))
+        return [convert.function_from_proto(f) for f in response.functions]
+
+    async def delete_function(self, function_id: str) -> str:
+        """Delete a function; returns its id."""
+        response = await self._registry.DeleteFunction(pb.DeleteFunctionRequest(id=function_id))
+        return response.id
+
+    async def update_valves(self, function_id: str, valves: dict[str, Any]) -> FunctionRecord:
+        """Replace the admin valves (validated by the function's Valves model)."""
+        request = pb.UpdateValvesRequest(id=function_id, valves_json=orjson.dumps(valves))
+        return convert.function_from_proto(await self._registry.UpdateValves(request))
+
+    async def list_actions(self, model_id: str) -> list[ActionButton]:
+        """A model's action buttons in display order."""
+        response = await self._registry.ListActions(pb.ListActionsRequest(model_id=model_id))
+        return [convert.action_button_from_proto(b) for b in response.actions]
+
+    def invoke(
+        self,
+        action_id: str,
+        *,
+        body: dict[str, Any] | None = None,
+        user: dict[str, Any] | None = None,
+        user_valves: dict[str, Any] | None = None,
+        model: Any = None,
+        request: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        request_id: str = "",
+        timeout: float | None = None,
+        call_timeout: float | None = None,
+        on_call: CallHandler | None = None,
+    ) -> InvocationStream:
+        """Open an invocation; use it as ``async with`` and iterate it."""
+        start = domain.StartRequest(
+            action_id=action_id,
+            body=body or {},
+            user=user or {},
+            user_valves=user_valves or {},
+            model=model,
+            request=request or {},
+            metadata=metadata or {},
+            request_id=request_id,
+            call_timeout=call_timeout,
+            timeout=timeout,
+        )
+        return InvocationStream(self._runtime.Invoke(), start, on_call)

@@ -1,0 +1,88 @@
+"""One invocation seen from the host: an async iterator of Started, Event, Call, Result."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+import grpc
+import orjson
+
+from gateway._proto.airlock.v1 import airlock_pb2 as pb
+from gateway.invocation import domain
+from gateway.servicer import convert
+
+#: Answers a call: return the JSON value ``__event_call__`` should return in the plugin.
+CallHandler = Callable[[domain.Call], Awaitable[Any] | Any]
+
+
+class InvocationStream:
+    """An open Invoke stream.
+
+    Iterate it for messages in order. Answer calls with :meth:`reply` (or pass ``on_call``
+    to :meth:`AirlockClient.invoke` to answer them automatically; they are still yielded).
+    """
+
+    def __init__(
+        self,
+        call: grpc.aio.StreamStreamCall[pb.InvokeRequest, pb.InvokeResponse],
+        start: domain.StartRequest,
+        on_call: CallHandler | None,
+    ) -> None:
+        self._call = call
+        self._start = start
+        self._on_call = on_call
+        self.started: domain.Started | None = None
+        self.result: domain.Result | None = None
+
+    async def __aenter__(self) -> InvocationStream:
+        await self._call.write(pb.InvokeRequest(start=convert.start_to_proto(self._start)))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.result is None:
+            self._call.cancel()
+
+    def __aiter__(self) -> AsyncIterator[domain.Outbound]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[domain.Outbound]:
+        while self.result is None:
+            response = await self._call.read()
+            if response is grpc.aio.EOF:
+                # The server always ends with a Result or a status error; read() raised if
+                # it was an error, so this is a server that broke its contract.
+                raise RuntimeError("the Invoke stream ended without a Result")
+            assert isinstance(response, pb.InvokeResponse)
+            message = convert.outbound_from_proto(response)
+            if isinstance(message, domain.Started):
+                self.started = message
+            elif isinstance(message, domain.Result):
+                self.result = message
+                await self._call.done_writing()
+            yield message
+            if isinstance(message, domain.Call) and self._on_call is not None:
+                answer = self._on_call(message)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+                await self.reply(message.call_id, answer)
+
+    async def reply(self, call_id: str, value: Any) -> None:
+        """Answer a call; ``value`` is what the plugin's ``__event_call__`` returns."""
+        reply = pb.CallReply(call_id=call_id, value_json=orjson.dumps(value))
+        await self._call.write(pb.InvokeRequest(call_reply=reply))
+
+    async def cancel(self, reason: str = "") -> None:
+        """Ask the gateway to stop the invocation; a Result(CANCELLED) follows."""
+        await self._call.write(pb.InvokeRequest(cancel=pb.Cancel(reason=reason)))
+
+    async def wait(self) -> domain.Result:
+        """Consume the remaining messages and return the Result."""
+        async for _ in self:
+            pass
+        assert self.result is not None
+        return self.result

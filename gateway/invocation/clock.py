@@ -1,0 +1,64 @@
+"""The invocation's wall clock: running time only, plus an absolute ceiling.
+
+A plugin waiting for a human to answer a confirmation is not running, so time with a call
+outstanding does not count against ``wall_seconds``; ``session_seconds`` still bounds the
+whole invocation, so a chain of calls cannot keep a worker alive forever.
+"""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+
+
+class ActiveClock:
+    """Counts running time (no call outstanding) against a budget."""
+
+    def __init__(self, budget: float, ceiling: float) -> None:
+        self.budget = budget
+        self.ceiling = ceiling
+        self._started = time.monotonic()
+        self._running_since: float | None = self._started
+        self._spent = 0.0
+        self._outstanding = 0
+        self._changed = anyio.Event()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def call_started(self) -> None:
+        """A call went out: the plugin now waits on the host."""
+        if self._outstanding == 0 and self._running_since is not None:
+            self._spent += time.monotonic() - self._running_since
+            self._running_since = None
+        self._outstanding += 1
+        self._notify()
+
+    def call_finished(self) -> None:
+        """A call was answered or timed out."""
+        self._outstanding -= 1
+        if self._outstanding == 0:
+            self._running_since = time.monotonic()
+        self._notify()
+
+    def running_time(self) -> float:
+        """Seconds of running time so far."""
+        now = time.monotonic()
+        return self._spent + (now - self._running_since if self._running_since is not None else 0.0)
+
+    async def expired(self) -> str:
+        """Return "wall" or "session" when the budget or the ceiling runs out."""
+        with anyio.move_on_after(self.ceiling - (time.monotonic() - self._started)):
+            while True:
+                changed = self._changed
+                if self._outstanding:
+                    await changed.wait()
+                    continue
+                remaining = self.budget - self.running_time()
+                if remaining <= 0:
+                    return "wall"
+                with anyio.move_on_after(remaining):
+                    await changed.wait()
+        return "session"

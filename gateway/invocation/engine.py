@@ -1,0 +1,268 @@
+"""Run one invocation: a worker, the host's stream, the clock, and exactly one Result.
+
+Tasks of one task group: the worker pump (events and calls out, result), the host pump
+(replies, cancel), the clock, the output drain and the usage sampler. Whichever task learns
+first how the invocation ends records it and cancels the group; the worker is then killed
+under a shielded scope, whatever happened, and the Result is built from what the kernel
+and the worker's frames said.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import orjson
+import structlog
+
+from gateway.errors import ProtocolError
+from gateway.invocation import scrub
+from gateway.invocation.clock import ActiveClock
+from gateway.invocation.domain import (
+    Call,
+    CallReply,
+    CancelRequest,
+    Event,
+    HostStream,
+    Outcome,
+    Result,
+    Started,
+    StartRequest,
+)
+from gateway.profiles import Profile
+from gateway.registry.record import FunctionRecord
+from gateway.sandbox import verdict
+from gateway.sandbox.frames import CallFrame, EventFrame, ResultFrame
+from gateway.sandbox.launcher import Launcher
+from gateway.sandbox.usage import Usage
+from gateway.sandbox.verdict import Ending
+from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, Worker, WorkerGone
+from runner.wire import CALL_DISCONNECTED_VALUE, CALL_TIMEOUT_VALUE
+
+log = structlog.get_logger("airlock.invocation")
+
+#: How often usage is sampled for workers that might die without a result frame.
+_SAMPLE_SECONDS = 0.1
+#: How long a worker that closed its channel gets to exit before it counts as hung.
+_EXIT_GRACE_SECONDS = 0.5
+
+
+@dataclass
+class _PendingCall:
+    worker_call_id: str
+    type: str
+
+
+class Invocation:
+    """One invocation of one action on one host stream."""
+
+    def __init__(
+        self,
+        *,
+        record: FunctionRecord,
+        sub_id: str | None,
+        start: StartRequest,
+        profile: Profile,
+        launcher: Launcher,
+        host: HostStream,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.record = record
+        self.sub_id = sub_id
+        self.start = start
+        self.profile = profile
+        self.timeout = start.timeout or profile.wall_seconds
+        self.call_timeout = start.call_timeout or profile.call_timeout_seconds
+        #: Set when the host misused the stream; the servicer turns it into a status error.
+        self.protocol_error: ProtocolError | None = None
+        self._launcher = launcher
+        self._host = host
+        self._clock = ActiveClock(self.timeout, profile.session_seconds)
+        self._ending: Ending | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._seq = 0
+        self._pending: dict[str, _PendingCall] = {}
+        self._finished_calls: set[str] = set()
+        self._host_done = False
+
+    def started(self) -> Started:
+        """The Started message for this invocation."""
+        return Started(self.id, self.record.id, self.record.sha256, self.profile.name, self.timeout, self.call_timeout)
+
+    def _job(self) -> dict[str, Any]:
+        s = self.start
+        return {
+            "op": "invoke",
+            "function_id": self.record.id,
+            "sub_id": self.sub_id,
+            "source": self.record.source,
+            "valves": self.record.valves,
+            "body": s.body,
+            "user": s.user,
+            "user_valves": s.user_valves,
+            "model": s.model,
+            "request": s.request,
+        }
+
+    def _finish(self, ending: Ending) -> None:
+        if self._ending is None:
+            self._ending = ending
+            assert self._tg is not None
+            self._tg.cancel_scope.cancel()
+
+    async def run(self) -> Result:
+        """Send Started, run the worker to its end, return the Result (not yet sent)."""
+        began = time.monotonic()
+        await self._host.send(self.started())
+        worker: Worker | None = None
+        try:
+            async with self._launcher.worker(self.profile) as worker:
+                await worker.send(self._job())
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    tg.start_soon(self._pump_worker, worker)
+                    tg.start_soon(self._pump_host, worker)
+                    tg.start_soon(self._watch_clock)
+                    tg.start_soon(self._drain_output, worker)
+                    tg.start_soon(self._sample, worker)
+        except (OSError, anyio.BrokenResourceError, WorkerGone, ProtocolViolation, TimeoutError) as exc:
+            if self._ending is None:
+                self._ending = Ending(Outcome.CRASHED, f"the worker failed to start: {exc}", "WorkerCrashed")
+        wall_ms = int((time.monotonic() - began) * 1000)
+        assert self._ending is not None
+        return self._result(self._ending, worker, wall_ms)
+
+    def _result(self, ending: Ending, worker: Worker | None, wall_ms: int) -> Result:
+        sample = worker.last_sample if worker else None
+        usage = Usage(wall_ms, sample.cpu_ms if sample else 0, sample.peak_memory_bytes if sample else 0)
+        output = bytes(worker.output) if worker else b""
+        hidden = scrub.host_paths(worker.workdir if worker else None)
+        return Result(
+            outcome=ending.outcome,
+            usage=usage,
+            value_json=ending.value_json,
+            error=scrub.apply(ending.error, hidden),
+            error_type=ending.error_type,
+            traceback=scrub.apply(ending.traceback, hidden),
+            output=output.decode("utf-8", "replace"),
+            output_truncated=worker is not None and worker.output_bytes > len(worker.output),
+        )
+
+    # -- worker side -------------------------------------------------------------------
+
+    async def _pump_worker(self, worker: Worker) -> None:
+        try:
+            while True:
+                frame = await worker.receive()
+                if isinstance(frame, EventFrame):
+                    await self._forward_event(frame)
+                elif isinstance(frame, CallFrame):
+                    await self._forward_call(worker, frame)
+                elif isinstance(frame, ResultFrame):
+                    worker.sample()
+                    self._finish(verdict.from_result(frame, orjson.dumps(frame.value)))
+                    return
+                else:
+                    raise ProtocolViolation(f"unexpected {frame.op!r} frame during an invocation")
+        except OutputExceeded as exc:
+            self._finish(Ending(Outcome.OUTPUT_LIMIT, str(exc), "OutputLimit"))
+        except ProtocolViolation as exc:
+            self._finish(Ending(Outcome.CRASHED, f"the worker broke the protocol: {exc}", "ProtocolViolation"))
+        except WorkerGone:
+            returncode = await worker.wait_exit(_EXIT_GRACE_SECONDS)
+            self._finish(verdict.from_exit(returncode, worker.last_sample, self.profile))
+
+    def _next_seq(self) -> int:
+        if self._seq >= self.profile.max_events:
+            raise OutputExceeded(f"the plugin sent more than max_events={self.profile.max_events} events and calls")
+        self._seq += 1
+        return self._seq
+
+    async def _forward_event(self, frame: EventFrame) -> None:
+        await self._host.send(Event(self._next_seq(), frame.type, orjson.dumps(frame.data)))
+
+    async def _forward_call(self, worker: Worker, frame: CallFrame) -> None:
+        seq = self._next_seq()
+        call_id = uuid.uuid4().hex
+        self._pending[call_id] = _PendingCall(frame.call_id, frame.type)
+        self._clock.call_started()
+        await self._host.send(Call(seq, call_id, frame.type, orjson.dumps(frame.data), self.call_timeout))
+        if self._host_done:
+            await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE)
+        else:
+            assert self._tg is not None
+            self._tg.start_soon(self._expire_call, worker, call_id)
+
+    async def _answer(self, worker: Worker, call_id: str, value: Any) -> bool:
+        pending = self._pending.pop(call_id, None)
+        if pending is None:
+            return False
+        self._finished_calls.add(call_id)
+        self._clock.call_finished()
+        # A worker that is gone cannot take the reply; its pump reports how it ended.
+        with contextlib.suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await worker.send({"op": "reply", "call_id": pending.worker_call_id, "value": value})
+        return True
+
+    async def _expire_call(self, worker: Worker, call_id: str) -> None:
+        await anyio.sleep(self.call_timeout)
+        if await self._answer(worker, call_id, CALL_TIMEOUT_VALUE):
+            log.warning("event_call_timed_out", call_id=call_id, timeout_seconds=self.call_timeout)
+
+    async def _drain_output(self, worker: Worker) -> None:
+        try:
+            await worker.drain_output()
+        except OutputExceeded as exc:
+            self._finish(Ending(Outcome.OUTPUT_LIMIT, str(exc), "OutputLimit"))
+
+    async def _sample(self, worker: Worker) -> None:
+        while True:
+            worker.sample()
+            await anyio.sleep(_SAMPLE_SECONDS)
+
+    async def _watch_clock(self) -> None:
+        which = await self._clock.expired()
+        if which == "wall":
+            message = f"the action ran longer than its timeout of {self.timeout:g} s"
+        else:
+            message = f"the invocation exceeded session_seconds={self.profile.session_seconds:g}"
+        self._finish(Ending(Outcome.TIMEOUT, message, "Timeout"))
+
+    # -- host side ---------------------------------------------------------------------
+
+    async def _pump_host(self, worker: Worker) -> None:
+        while True:
+            try:
+                message = await self._host.receive()
+            except ProtocolError as exc:
+                self.protocol_error = exc
+                self._finish(Ending(Outcome.CANCELLED, f"protocol error: {exc}", "ProtocolError"))
+                return
+            if message is None:
+                await self._host_finished(worker)
+                return
+            if isinstance(message, CallReply):
+                await self._reply(worker, message)
+            elif isinstance(message, CancelRequest):
+                reason = message.reason or "the host cancelled the invocation"
+                self._finish(Ending(Outcome.CANCELLED, reason, "Cancelled"))
+                return
+            elif isinstance(message, StartRequest):
+                self.protocol_error = ProtocolError("a second Start on one stream; open one stream per invocation")
+                self._finish(Ending(Outcome.CANCELLED, f"protocol error: {self.protocol_error}", "ProtocolError"))
+                return
+
+    async def _reply(self, worker: Worker, reply: CallReply) -> None:
+        if not await self._answer(worker, reply.call_id, reply.value):
+            reason = "already answered or timed out" if reply.call_id in self._finished_calls else "unknown call_id"
+            log.warning("stray_call_reply_dropped", call_id=reply.call_id[:64], reason=reason)
+
+    async def _host_finished(self, worker: Worker) -> None:
+        """The host stopped sending: calls can no longer be answered (Open WebUI's disconnect)."""
+        self._host_done = True
+        for call_id in list(self._pending):
+            await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE)

@@ -1,0 +1,22 @@
+"""Keep paths of the gateway's host out of messages returned to the host platform."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner import boot
+
+
+def host_paths(workdir: Path | None) -> list[tuple[str, str]]:
+    """(path, replacement) pairs, longest first so nested paths are replaced whole."""
+    pairs = [(p, "<runtime>") for p in boot.runtime_path()]
+    if workdir is not None:
+        pairs.append((str(workdir), "<workdir>"))
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def apply(text: str, pairs: list[tuple[str, str]]) -> str:
+    """``text`` with each host path replaced."""
+    for path, replacement in pairs:
+        text = text.replace(path, replacement)
+    return text

@@ -1,0 +1,80 @@
+"""Load and validate the profile directory at start (fail fast, name the file and field)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from gateway.errors import ProfileError
+from gateway.profiles.model import Profile
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+DEFAULT_PROFILE = "default"
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    problems = [f"{'.'.join(str(p) for p in err['loc']) or '<file>'}: {err['msg']}" for err in exc.errors()]
+    return f"{path}: " + "; ".join(problems)
+
+
+def load_profile(path: Path) -> Profile:
+    """Parse and validate one profile file; ProfileError says which file and field."""
+    name = path.stem
+    if not _NAME.match(name):
+        raise ProfileError(f"{path}: profile names are lower-case letters, digits, '-' and '_'")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ProfileError(f"{path}: {exc}") from None
+    if "name" in data:
+        raise ProfileError(f"{path}: name: the profile name is the file name; remove this field")
+    try:
+        return Profile.model_validate({**data, "name": name})
+    except ValidationError as exc:
+        raise ProfileError(_describe(path, exc)) from None
+
+
+@dataclass(frozen=True)
+class ProfileSet(Mapping[str, Profile]):
+    """The validated profiles a gateway runs with, by name."""
+
+    profiles: Mapping[str, Profile]
+    directory: Path
+
+    def __getitem__(self, name: str) -> Profile:
+        return self.profiles[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.profiles)
+
+    def __len__(self) -> int:
+        return len(self.profiles)
+
+    def resolve(self, name: str) -> Profile:
+        """The profile called ``name`` ("" means default), or ProfileError naming the choices."""
+        profile = self.profiles.get(name or DEFAULT_PROFILE)
+        if profile is None:
+            raise ProfileError(f"unknown profile {name!r}; available: {', '.join(sorted(self.profiles))}")
+        return profile
+
+
+def load_profiles(directory: Path) -> ProfileSet:
+    """Load every ``*.toml`` in ``directory``; there must be a ``default`` profile."""
+    if not directory.is_dir():
+        raise ProfileError(f"{directory}: not a directory of profiles")
+    profiles = {path.stem: load_profile(path) for path in sorted(directory.glob("*.toml"))}
+    if DEFAULT_PROFILE not in profiles:
+        raise ProfileError(f"{directory}: no {DEFAULT_PROFILE}.toml (every gateway needs a default profile)")
+    return ProfileSet(profiles, directory)
+
+
+def shipped_profiles_dir() -> Path:
+    """The profiles that ship with Airlock: inside the wheel, or at the checkout's root."""
+    package_dir = Path(__file__).resolve().parent.parent
+    installed = package_dir / "_shipped_profiles"
+    return installed if installed.is_dir() else package_dir.parent / "sandbox_profiles"

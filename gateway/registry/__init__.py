@@ -1,0 +1,1 @@
+"""The function registry: records, SQLite persistence, loading through workers, ordering."""

@@ -1,0 +1,65 @@
+"""Registry domain types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SubAction:
+    """One button of a multi-action function, invoked as ``<function id>.<id>``."""
+
+    id: str
+    name: str
+    icon_url: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionRecord:
+    """A registered function and what a worker reported about it."""
+
+    id: str
+    source: str
+    sha256: str
+    name: str
+    kind: str
+    profile: str
+    description: str = ""
+    icon_url: str | None = None
+    manifest: dict[str, str] = field(default_factory=dict)
+    valves: dict[str, Any] | None = None
+    default_valves: dict[str, Any] | None = None
+    valves_schema: dict[str, Any] | None = None
+    user_valves_schema: dict[str, Any] | None = None
+    actions: tuple[SubAction, ...] = ()
+    priority: int = 0
+    is_active: bool = True
+    is_global: bool = False
+    model_ids: tuple[str, ...] = ()
+    created_at_ms: int = 0
+    updated_at_ms: int = 0
+
+
+@dataclass(frozen=True)
+class PutRequest:
+    """An admin's request to create or replace a function."""
+
+    id: str
+    source: str
+    profile: str = ""
+    is_active: bool = True
+    is_global: bool = False
+    model_ids: tuple[str, ...] = ()
+    valves: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ActionButton:
+    """One action button of a model, as Open WebUI lists it."""
+
+    id: str
+    name: str
+    description: str
+    icon_url: str | None
+    priority: int

@@ -1,0 +1,192 @@
+"""The registry: validates admin requests, loads sources in workers, persists, answers reads.
+
+Reads are served from memory (the gateway is the database's only writer); writes go to
+SQLite first, then to memory, under one lock so concurrent writers cannot lose updates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from gateway.errors import FailedPrecondition, InvalidRequest, NotFound, ProfileError
+from gateway.profiles import ProfileSet
+from gateway.registry import inspector, ordering
+from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction
+from gateway.registry.store import Store
+from gateway.sandbox.frames import FunctionInfo
+from gateway.sandbox.launcher import Launcher
+
+_ID = re.compile(r"^[a-z_][a-z0-9_]*$")
+MAX_ID_CHARS = 128
+MAX_MODEL_IDS = 1_000
+MAX_MODEL_ID_CHARS = 256
+
+
+def normalise_id(function_id: str) -> str:
+    """Open WebUI lower-cases function ids, which must be Python identifiers."""
+    normalised = function_id.strip().lower()
+    if not normalised:
+        raise InvalidRequest("id is required")
+    if len(normalised) > MAX_ID_CHARS or not _ID.match(normalised):
+        raise InvalidRequest(
+            f"invalid function id {function_id!r}: use a Python identifier of ASCII letters, digits "
+            f"and '_' (at most {MAX_ID_CHARS} characters)"
+        )
+    return normalised
+
+
+def _model_ids(model_ids: tuple[str, ...]) -> tuple[str, ...]:
+    if len(model_ids) > MAX_MODEL_IDS:
+        raise InvalidRequest(f"at most {MAX_MODEL_IDS} model_ids")
+    for model_id in model_ids:
+        if not model_id or len(model_id) > MAX_MODEL_ID_CHARS:
+            raise InvalidRequest(f"model ids must have 1 to {MAX_MODEL_ID_CHARS} characters")
+    return tuple(dict.fromkeys(model_ids))
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _apply_info(record: FunctionRecord, info: FunctionInfo) -> FunctionRecord:
+    return replace(
+        record,
+        name=info.name,
+        kind=info.kind,
+        description=info.description,
+        icon_url=info.icon_url,
+        manifest=dict(info.frontmatter),
+        valves=info.valves,
+        default_valves=info.default_valves,
+        valves_schema=info.valves_schema,
+        user_valves_schema=info.user_valves_schema,
+        actions=tuple(SubAction(a.id, a.name, a.icon_url) for a in info.actions),
+        priority=info.priority,
+    )
+
+
+class Registry:
+    """Registered functions, persisted in ``<data dir>/registry.sqlite3``."""
+
+    def __init__(self, store: Store, profiles: ProfileSet, launcher: Launcher, max_source_bytes: int) -> None:
+        self._store = store
+        self._profiles = profiles
+        self._launcher = launcher
+        self._max_source_bytes = max_source_bytes
+        self._functions = {record.id: record for record in store.load_all()}
+        self._write_lock = anyio.Lock()
+
+    @classmethod
+    def open(cls, data_dir: Path, profiles: ProfileSet, launcher: Launcher, max_source_bytes: int) -> Registry:
+        """Open (or create) the registry database in ``data_dir``."""
+        return cls(Store(data_dir / "registry.sqlite3"), profiles, launcher, max_source_bytes)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._store.close()
+
+    def get(self, function_id: str) -> FunctionRecord:
+        """One function, or NotFound."""
+        record = self._functions.get(function_id.strip().lower())
+        if record is None:
+            raise NotFound(f"no function {function_id!r} is registered")
+        return record
+
+    def list_functions(self, kind: str = "") -> list[FunctionRecord]:
+        """All functions (of one kind when given), by id."""
+        return sorted((f for f in self._functions.values() if not kind or f.kind == kind), key=lambda f: f.id)
+
+    def list_actions(self, model_id: str) -> list[ActionButton]:
+        """The action buttons of one model, in display order."""
+        if not model_id:
+            raise InvalidRequest("model_id is required")
+        return ordering.action_buttons(self._functions.values(), model_id)
+
+    def resolve_action(self, action_id: str) -> tuple[FunctionRecord, str | None]:
+        """The function and sub-action id an ``action_id`` names, ready to invoke."""
+        if not action_id:
+            raise InvalidRequest("Start.action_id is required")
+        function_id, dot, sub_id = action_id.partition(".")
+        if dot and (not sub_id or "." in sub_id):
+            raise InvalidRequest(f"invalid action id {action_id!r}: use '<function id>' or '<function id>.<sub id>'")
+        record = self.get(function_id)
+        if record.kind != "action":
+            raise FailedPrecondition(f"function {record.id!r} is a {record.kind}, not an action")
+        if not record.is_active:
+            raise FailedPrecondition(f"action {record.id!r} is not active")
+        if dot and sub_id not in {a.id for a in record.actions}:
+            known = ", ".join(f"{record.id}.{a.id}" for a in record.actions) or "none"
+            raise NotFound(f"function {record.id!r} has no sub-action {sub_id!r} (sub-actions: {known})")
+        return record, sub_id or None
+
+    async def put(self, request: PutRequest) -> FunctionRecord:
+        """Create or replace a function after a worker loaded its source."""
+        function_id = normalise_id(request.id)
+        if not request.source.strip():
+            raise InvalidRequest("source is empty")
+        size = len(request.source.encode())
+        if size > self._max_source_bytes:
+            raise InvalidRequest(f"source is {size} bytes; the limit is {self._max_source_bytes}")
+        try:
+            profile = self._profiles.resolve(request.profile)
+        except ProfileError as exc:
+            raise InvalidRequest(str(exc)) from None
+        model_ids = _model_ids(request.model_ids)
+        async with self._write_lock:
+            previous = self._functions.get(function_id)
+            valves = request.valves
+            if valves is None and previous is not None:
+                valves = previous.valves  # replacing the source keeps the admin's valves...
+            try:
+                info = await inspector.inspect(self._launcher, profile, function_id, request.source, valves)
+            except InvalidRequest as exc:
+                if request.valves is None and valves is not None:  # ...when the new Valves still accept them
+                    raise InvalidRequest(
+                        f"the stored valves do not fit the new source ({exc}); pass valves_json to replace them"
+                    ) from None
+                raise
+            now = _now_ms()
+            record = FunctionRecord(
+                id=function_id,
+                source=request.source,
+                sha256=hashlib.sha256(request.source.encode()).hexdigest(),
+                name="",
+                kind="",
+                profile=profile.name,
+                is_active=request.is_active,
+                is_global=request.is_global,
+                model_ids=model_ids,
+                created_at_ms=previous.created_at_ms if previous else now,
+                updated_at_ms=now,
+            )
+            return await self._save(_apply_info(record, info))
+
+    async def update_valves(self, function_id: str, valves: dict[str, Any]) -> FunctionRecord:
+        """Replace the admin valves, validated by the function's Valves model in a worker."""
+        async with self._write_lock:
+            record = self.get(function_id)
+            if record.valves_schema is None:
+                raise FailedPrecondition(f"function {record.id!r} has no Valves class, so it takes no valves")
+            profile = self._profiles.resolve(record.profile)
+            info = await inspector.inspect(self._launcher, profile, record.id, record.source, valves)
+            return await self._save(replace(_apply_info(record, info), updated_at_ms=_now_ms()))
+
+    async def delete(self, function_id: str) -> FunctionRecord:
+        """Delete a function; NotFound when there is none."""
+        async with self._write_lock:
+            record = self.get(function_id)
+            await anyio.to_thread.run_sync(self._store.delete, record.id)
+            del self._functions[record.id]
+            return record
+
+    async def _save(self, record: FunctionRecord) -> FunctionRecord:
+        await anyio.to_thread.run_sync(self._store.upsert, record)
+        self._functions[record.id] = record
+        return record

@@ -1,0 +1,1 @@
+"""The gateway's side of worker processes: launching, frames, limits, usage, verdicts."""

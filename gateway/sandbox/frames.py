@@ -1,0 +1,112 @@
+"""Validation of frames that come out of a worker: hostile input, checked strictly.
+
+Everything a worker sends is parsed as data (orjson, which rejects invalid UTF-8 and
+nesting deeper than 1024) and then validated here with strict types and no extra fields,
+so a forged or malformed frame is a protocol violation rather than a surprise later on.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+_STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Name = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class ReadyFrame(BaseModel):
+    """The worker is confined and waits for its job."""
+
+    model_config = _STRICT
+    op: Literal["ready"]
+
+
+class EventFrame(BaseModel):
+    """An ``__event_emitter__`` event."""
+
+    model_config = _STRICT
+    op: Literal["event"]
+    type: Name
+    data: Any = None
+
+
+class CallFrame(BaseModel):
+    """An ``__event_call__`` request; the worker waits for a reply with the same call_id."""
+
+    model_config = _STRICT
+    op: Literal["call"]
+    call_id: Annotated[str, Field(min_length=1, max_length=32)]
+    type: Name
+    data: Any = None
+
+
+class ResultFrame(BaseModel):
+    """The action's outcome: a value, or the plugin's exception."""
+
+    model_config = _STRICT
+    op: Literal["result"]
+    ok: bool
+    value: Any = None
+    error_type: Annotated[str, Field(max_length=256)] = ""
+    error: Annotated[str, Field(max_length=65_536)] = ""
+    traceback: Annotated[str, Field(max_length=262_144)] = ""
+
+
+class SubActionInfo(BaseModel):
+    """One entry of a function's ``actions`` class attribute."""
+
+    model_config = _STRICT
+    id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^.]+$")]
+    name: Annotated[str, Field(max_length=512)]
+    icon_url: Annotated[str, Field(max_length=65_536)] | None
+
+
+class FunctionInfo(BaseModel):
+    """What a worker found in a function's source."""
+
+    model_config = _STRICT
+    kind: Literal["pipe", "filter", "action", "event"]
+    name: Annotated[str, Field(max_length=512)]
+    description: Annotated[str, Field(max_length=65_536)]
+    frontmatter: dict[str, str]
+    icon_url: Annotated[str, Field(max_length=65_536)] | None
+    valves_schema: dict[str, Any] | None
+    user_valves_schema: dict[str, Any] | None
+    default_valves: dict[str, Any] | None
+    valves: dict[str, Any] | None
+    priority: Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+    actions: list[SubActionInfo]
+
+
+class InspectedFrame(BaseModel):
+    """Answer to an ``inspect`` job."""
+
+    model_config = _STRICT
+    op: Literal["inspected"]
+    info: FunctionInfo
+
+
+class LoadErrorFrame(BaseModel):
+    """The source failed to load; the message is the plugin's."""
+
+    model_config = _STRICT
+    op: Literal["load_error"]
+    error_type: Annotated[str, Field(max_length=256)]
+    error: Annotated[str, Field(max_length=65_536)]
+
+
+class InvalidValvesFrame(BaseModel):
+    """The valves of an ``inspect`` job did not validate."""
+
+    model_config = _STRICT
+    op: Literal["invalid_valves"]
+    error: Annotated[str, Field(max_length=65_536)]
+
+
+Frame = Annotated[
+    ReadyFrame | EventFrame | CallFrame | ResultFrame | InspectedFrame | LoadErrorFrame | InvalidValvesFrame,
+    Field(discriminator="op"),
+]
+FRAME: TypeAdapter[Frame] = TypeAdapter(Frame)

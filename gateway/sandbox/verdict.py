@@ -1,0 +1,47 @@
+"""Which outcome a worker's end means (pure functions over what the kernel reported)."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+
+from gateway.invocation.domain import Outcome
+from gateway.profiles import Profile
+from gateway.sandbox.frames import ResultFrame
+from gateway.sandbox.usage import Sample
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How an invocation ended, before usage and output are attached."""
+
+    outcome: Outcome
+    error: str = ""
+    error_type: str = ""
+    value_json: bytes = b""
+    traceback: str = ""
+
+
+def from_result(frame: ResultFrame, value_json: bytes) -> Ending:
+    """The ending a result frame reports. RLIMIT_AS surfaces in Python as MemoryError."""
+    if frame.ok:
+        return Ending(Outcome.OK, value_json=value_json)
+    if frame.error_type == "MemoryError":
+        return Ending(Outcome.MEMORY_LIMIT, frame.error, frame.error_type, traceback=frame.traceback)
+    return Ending(Outcome.FUNCTION_ERROR, frame.error, frame.error_type, traceback=frame.traceback)
+
+
+def from_exit(returncode: int | None, sample: Sample | None, profile: Profile) -> Ending:
+    """The ending of a worker that stopped without sending a result."""
+    if returncode is None:
+        return Ending(Outcome.CRASHED, "the worker closed its channel without returning a result", "WorkerCrashed")
+    if returncode < 0:
+        signum = -returncode
+        cpu_exhausted = sample is not None and sample.cpu_ms >= profile.cpu_seconds * 1000
+        if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu_exhausted):
+            return Ending(Outcome.CPU_LIMIT, f"CPU time limit of {profile.cpu_seconds} s exceeded", "CpuLimit")
+        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+        return Ending(Outcome.CRASHED, f"the worker was killed by signal {name}", "WorkerCrashed")
+    return Ending(
+        Outcome.CRASHED, f"the worker exited with status {returncode} before returning a result", "WorkerCrashed"
+    )

@@ -1,0 +1,186 @@
+"""One worker process, seen from the gateway: spawn, handshake, frames, output, kill.
+
+The gateway spawns workers with ``anyio.open_process`` (never ``fork``: grpcio is not
+fork-safe), an empty environment, a private temporary working directory and a session of
+their own, so that one ``killpg`` ends the worker and anything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from subprocess import PIPE
+from typing import Any
+
+import anyio
+import orjson
+from anyio.abc import Process
+from anyio.streams.buffered import BufferedByteReceiveStream
+from pydantic import ValidationError
+
+from gateway.profiles import Profile
+from gateway.sandbox import usage
+from gateway.sandbox.frames import FRAME, Frame, ReadyFrame
+from runner import boot, wire
+
+#: Jobs carry the source and the request; the gRPC layer bounds both well below this.
+MAX_JOB_BYTES = 64 * 1024 * 1024
+#: After a kill, how long the gateway keeps reading output the worker printed before it died.
+_OUTPUT_GRACE_SECONDS = 1.0
+
+
+class WorkerGone(Exception):
+    """The worker closed its channel (it exited or is exiting)."""
+
+
+class OutputExceeded(Exception):
+    """The worker exceeded an output cap; the message names it."""
+
+
+class ProtocolViolation(Exception):
+    """The worker sent something that is not a valid frame."""
+
+
+def runner_config(profile: Profile) -> dict[str, Any]:
+    """The configuration a worker applies before it reads its job."""
+    return {
+        "path": boot.runtime_path(),
+        "max_job_bytes": MAX_JOB_BYTES,
+        "limits": {
+            "address_space_mib": profile.address_space_mib,
+            "open_files": profile.open_files,
+            "file_size_mib": profile.file_size_mib,
+            "cpu_seconds": profile.cpu_seconds,
+        },
+    }
+
+
+class Worker:
+    """A started worker process and its channel."""
+
+    def __init__(self, process: Process, workdir: Path, profile: Profile) -> None:
+        self.process = process
+        self.pid = process.pid
+        self.workdir = workdir
+        self.profile = profile
+        self.last_sample: usage.Sample | None = None
+        self.output = bytearray()
+        self.output_bytes = 0
+        self._frames = BufferedByteReceiveStream(process.stdout)  # type: ignore[arg-type]
+        self._sent_bytes = 0
+        self._send_lock = anyio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def start(cls, profile: Profile, *, python: str, temp_root: Path | None) -> Worker:
+        """Spawn a worker and wait (at most ``start_timeout_seconds``) for it to be ready."""
+        workdir = Path(tempfile.mkdtemp(prefix="airlock-", dir=temp_root))
+        try:
+            process = await anyio.open_process(
+                boot.command(runner_config(profile), python),
+                stdin=PIPE,
+                stdout=PIPE,
+                stderr=PIPE,
+                cwd=workdir,
+                env={},
+                start_new_session=True,
+            )
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        worker = cls(process, workdir, profile)
+        try:
+            with anyio.fail_after(profile.start_timeout_seconds):
+                first = await worker.receive()
+            if not isinstance(first, ReadyFrame):
+                raise ProtocolViolation(f"expected 'ready' first, got {first.op!r}")
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await worker.close()
+            raise
+        return worker
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send one frame to the worker (serialised: replies come from several tasks)."""
+        frame = wire.encode(message)
+        async with self._send_lock:
+            await self.process.stdin.send(frame)  # type: ignore[union-attr]
+
+    async def receive(self) -> Frame:
+        """The next validated frame; raises WorkerGone, OutputExceeded or ProtocolViolation."""
+        try:
+            header = await self._frames.receive_exactly(wire.HEADER.size)
+        except (anyio.IncompleteRead, anyio.EndOfStream, anyio.ClosedResourceError):
+            raise WorkerGone from None
+        (length,) = wire.HEADER.unpack(header)
+        if length > self.profile.frame_bytes:
+            raise OutputExceeded(f"a frame of {length} bytes exceeds frame_bytes={self.profile.frame_bytes}")
+        self._sent_bytes += wire.HEADER.size + length
+        if self._sent_bytes > self.profile.output_bytes:
+            raise OutputExceeded(f"the worker sent more than output_bytes={self.profile.output_bytes}")
+        try:
+            payload = await self._frames.receive_exactly(length)
+        except (anyio.IncompleteRead, anyio.EndOfStream, anyio.ClosedResourceError):
+            raise ProtocolViolation("the channel ended inside a frame") from None
+        try:
+            return FRAME.validate_python(orjson.loads(payload))
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolViolation(f"a frame is not valid UTF-8 JSON ({exc})") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ProtocolViolation(f"an invalid frame ({where}: {first['msg']})") from None
+
+    async def drain_output(self, *, enforce: bool = True) -> None:
+        """Collect what the plugin prints until EOF, keeping ``output_keep_bytes`` of it.
+
+        Raises OutputExceeded past ``stdio_bytes`` (when ``enforce``): one giant line
+        without a newline counts like any other bytes.
+        """
+        stream = self.process.stderr
+        assert stream is not None
+        keep = self.profile.output_keep_bytes
+        while True:
+            try:
+                chunk = await stream.receive(65_536)
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+            self.output_bytes += len(chunk)
+            room = keep - len(self.output)
+            if room > 0:
+                self.output += chunk[:room]
+            if enforce and self.output_bytes > self.profile.stdio_bytes:
+                raise OutputExceeded(f"the plugin printed more than stdio_bytes={self.profile.stdio_bytes}")
+
+    def sample(self) -> None:
+        """Record the worker's CPU and peak memory while it is still alive."""
+        if self.process.returncode is None:
+            reading = usage.sample(self.pid)
+            if reading is not None:
+                self.last_sample = reading
+
+    async def wait_exit(self, grace_seconds: float) -> int | None:
+        """The exit status if the worker ends within ``grace_seconds``, else None."""
+        with anyio.move_on_after(grace_seconds):
+            return await self.process.wait()
+        return None
+
+    async def close(self) -> None:
+        """Sample usage, kill the worker's whole session, reap it, remove its directory."""
+        if self._closed:
+            return
+        self._closed = True
+        self.sample()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        await self.process.wait()
+        with anyio.move_on_after(_OUTPUT_GRACE_SECONDS):
+            await self.drain_output(enforce=False)
+        await self.process.aclose()
+        # rmtree is fd-based on Linux (avoids_symlink_attacks): a symlink the worker planted
+        # in its directory is removed, never followed.
+        await anyio.to_thread.run_sync(shutil.rmtree, self.workdir, True)

@@ -1,0 +1,321 @@
+"""Protobuf ↔ domain conversion: the only place that knows both."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from google.protobuf.duration_pb2 import Duration
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gateway._proto.airlock.v1 import airlock_pb2 as pb
+from gateway.errors import InvalidRequest, ProtocolError
+from gateway.invocation import domain
+from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction
+from gateway.sandbox.usage import Usage
+
+MAX_REQUEST_ID_CHARS = 128
+MAX_CANCEL_REASON_CHARS = 1024
+
+
+class _RequestDescription(BaseModel):
+    """The shape of Start.request_json (what __request__ is built from)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    method: str = "POST"
+    url: str = ""
+    headers: dict[str, str] = {}
+    query_params: dict[str, str] | None = None
+    cookies: dict[str, str] = {}
+    client: _Client | None = None
+
+
+class _Client(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    host: str
+    port: int = 0
+
+
+_RequestDescription.model_rebuild()
+
+
+def _json(raw: bytes, field: str, default: Any) -> Any:
+    if not raw:
+        return default
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"{field} is not valid UTF-8 JSON: {exc}") from None
+
+
+def _json_object(raw: bytes, field: str) -> dict[str, Any]:
+    value = _json(raw, field, {})
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{field} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _seconds(message: Any, field: str) -> float | None:
+    if not message.HasField(field):
+        return None
+    value = getattr(message, field).ToTimedelta().total_seconds()
+    if value < 0:
+        raise InvalidRequest(f"Start.{field} must not be negative")
+    return value or None
+
+
+def _duration(seconds: float) -> Duration:
+    duration = Duration()
+    duration.FromTimedelta(timedelta(seconds=seconds))
+    return duration
+
+
+# -- registry ------------------------------------------------------------------------
+
+
+def put_request(request: pb.PutFunctionRequest) -> PutRequest:
+    """PutFunctionRequest → PutRequest."""
+    valves = _json_object(request.valves_json, "valves_json") if request.valves_json else None
+    return PutRequest(
+        id=request.id,
+        source=request.source,
+        profile=request.profile,
+        is_active=request.is_active,
+        is_global=request.is_global,
+        model_ids=tuple(request.model_ids),
+        valves=valves,
+    )
+
+
+def valves(raw: bytes) -> dict[str, Any]:
+    """UpdateValvesRequest.valves_json → a dict (required)."""
+    if not raw:
+        raise InvalidRequest("valves_json is required (send {} to reset every valve to its default)")
+    return _json_object(raw, "valves_json")
+
+
+def _dumps(value: dict[str, Any] | None) -> bytes:
+    return orjson.dumps(value) if value is not None else b""
+
+
+def function(record: FunctionRecord, *, with_source: bool = True) -> pb.Function:
+    """FunctionRecord → Function."""
+    return pb.Function(
+        id=record.id,
+        name=record.name,
+        kind=record.kind,
+        sha256=record.sha256,
+        manifest=record.manifest,
+        valves_json=_dumps(record.valves),
+        valves_schema_json=_dumps(record.valves_schema),
+        user_valves_schema_json=_dumps(record.user_valves_schema),
+        actions=[pb.SubAction(id=a.id, name=a.name, icon_url=a.icon_url or "") for a in record.actions],
+        priority=record.priority,
+        profile=record.profile,
+        is_active=record.is_active,
+        is_global=record.is_global,
+        model_ids=record.model_ids,
+        default_valves_json=_dumps(record.default_valves),
+        description=record.description,
+        icon_url=record.icon_url or "",
+        source=record.source if with_source else "",
+        created_at_ms=record.created_at_ms,
+        updated_at_ms=record.updated_at_ms,
+    )
+
+
+def action_button(button: ActionButton) -> pb.ActionButton:
+    """ActionButton → ActionButton message."""
+    return pb.ActionButton(
+        id=button.id,
+        name=button.name,
+        description=button.description,
+        icon_url=button.icon_url or "",
+        priority=button.priority,
+    )
+
+
+# -- runtime ---------------------------------------------------------------------------
+
+
+def start(message: pb.Start) -> domain.StartRequest:
+    """Start → StartRequest, rejecting malformed fields with the field's name."""
+    if len(message.request_id) > MAX_REQUEST_ID_CHARS:
+        raise InvalidRequest(f"Start.request_id has more than {MAX_REQUEST_ID_CHARS} characters")
+    request = _json_object(message.request_json, "Start.request_json")
+    try:
+        request = _RequestDescription.model_validate(request).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidRequest(f"Start.request_json.{where}: {first['msg']}") from None
+    return domain.StartRequest(
+        action_id=message.action_id,
+        body=_json_object(message.body_json, "Start.body_json"),
+        user=_json_object(message.user_json, "Start.user_json"),
+        user_valves=_json_object(message.user_valves_json, "Start.user_valves_json"),
+        model=_json(message.model_json, "Start.model_json", None),
+        request=request,
+        metadata=_json_object(message.metadata_json, "Start.metadata_json"),
+        request_id=message.request_id,
+        call_timeout=_seconds(message, "call_timeout"),
+        timeout=_seconds(message, "timeout"),
+    )
+
+
+def inbound(message: pb.InvokeRequest) -> domain.Inbound:
+    """InvokeRequest → a domain message; ProtocolError when it cannot be understood."""
+    kind = message.WhichOneof("msg")
+    if kind == "start":
+        try:
+            return start(message.start)
+        except InvalidRequest as exc:
+            raise ProtocolError(str(exc), invalid_argument=True) from None
+    if kind == "call_reply":
+        reply = message.call_reply
+        if not reply.call_id:
+            raise ProtocolError("CallReply.call_id is required", invalid_argument=True)
+        try:
+            value = orjson.loads(reply.value_json) if reply.value_json else None
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError(f"CallReply.value_json is not valid UTF-8 JSON: {exc}", invalid_argument=True) from None
+        return domain.CallReply(reply.call_id, value)
+    if kind == "cancel":
+        return domain.CancelRequest(message.cancel.reason[:MAX_CANCEL_REASON_CHARS])
+    raise ProtocolError("an InvokeRequest with none of start, call_reply, cancel set", invalid_argument=True)
+
+
+def outbound(message: domain.Outbound) -> pb.InvokeResponse:
+    """A domain message → InvokeResponse."""
+    if isinstance(message, domain.Event):
+        return pb.InvokeResponse(event=pb.Event(seq=message.seq, type=message.type, data_json=message.data_json))
+    if isinstance(message, domain.Call):
+        return pb.InvokeResponse(
+            call=pb.Call(
+                seq=message.seq,
+                call_id=message.call_id,
+                type=message.type,
+                data_json=message.data_json,
+                timeout=_duration(message.timeout),
+            )
+        )
+    if isinstance(message, domain.Started):
+        return pb.InvokeResponse(
+            started=pb.Started(
+                invocation_id=message.invocation_id,
+                function_id=message.function_id,
+                function_sha256=message.function_sha256,
+                profile=message.profile,
+                timeout=_duration(message.timeout),
+                call_timeout=_duration(message.call_timeout),
+            )
+        )
+    usage = message.usage
+    return pb.InvokeResponse(
+        result=pb.Result(
+            outcome=pb.Outcome.Value(message.outcome.name),
+            value_json=message.value_json,
+            error=message.error,
+            error_type=message.error_type,
+            usage=pb.Usage(wall_ms=usage.wall_ms, cpu_ms=usage.cpu_ms, peak_memory_bytes=usage.peak_memory_bytes),
+            traceback=message.traceback,
+            output=message.output,
+            output_truncated=message.output_truncated,
+        )
+    )
+
+
+# -- the client's direction ------------------------------------------------------------
+
+
+def _loads_or_none(raw: bytes) -> Any:
+    return orjson.loads(raw) if raw else None
+
+
+def function_from_proto(message: pb.Function) -> FunctionRecord:
+    """Function → FunctionRecord (client side)."""
+    return FunctionRecord(
+        id=message.id,
+        source=message.source,
+        sha256=message.sha256,
+        name=message.name,
+        kind=message.kind,
+        profile=message.profile,
+        description=message.description,
+        icon_url=message.icon_url or None,
+        manifest=dict(message.manifest),
+        valves=_loads_or_none(message.valves_json),
+        default_valves=_loads_or_none(message.default_valves_json),
+        valves_schema=_loads_or_none(message.valves_schema_json),
+        user_valves_schema=_loads_or_none(message.user_valves_schema_json),
+        actions=tuple(SubAction(a.id, a.name, a.icon_url or None) for a in message.actions),
+        priority=message.priority,
+        is_active=message.is_active,
+        is_global=message.is_global,
+        model_ids=tuple(message.model_ids),
+        created_at_ms=message.created_at_ms,
+        updated_at_ms=message.updated_at_ms,
+    )
+
+
+def action_button_from_proto(message: pb.ActionButton) -> ActionButton:
+    """ActionButton message → ActionButton (client side)."""
+    return ActionButton(message.id, message.name, message.description, message.icon_url or None, message.priority)
+
+
+def _dumps_or_empty(value: Any, given: bool) -> bytes:
+    return orjson.dumps(value) if given else b""
+
+
+def start_to_proto(start: domain.StartRequest) -> pb.Start:
+    """StartRequest → Start (client side)."""
+    message = pb.Start(
+        action_id=start.action_id,
+        body_json=orjson.dumps(start.body),
+        user_json=orjson.dumps(start.user),
+        user_valves_json=orjson.dumps(start.user_valves),
+        model_json=_dumps_or_empty(start.model, start.model is not None),
+        request_json=orjson.dumps(start.request),
+        metadata_json=orjson.dumps(start.metadata),
+        request_id=start.request_id,
+    )
+    if start.call_timeout is not None:
+        message.call_timeout.CopyFrom(_duration(start.call_timeout))
+    if start.timeout is not None:
+        message.timeout.CopyFrom(_duration(start.timeout))
+    return message
+
+
+def outbound_from_proto(message: pb.InvokeResponse) -> domain.Outbound:
+    """InvokeResponse → a domain message (client side)."""
+    kind = message.WhichOneof("msg")
+    if kind == "event":
+        e = message.event
+        return domain.Event(e.seq, e.type, e.data_json)
+    if kind == "call":
+        c = message.call
+        return domain.Call(c.seq, c.call_id, c.type, c.data_json, c.timeout.ToTimedelta().total_seconds())
+    if kind == "started":
+        s = message.started
+        return domain.Started(
+            s.invocation_id,
+            s.function_id,
+            s.function_sha256,
+            s.profile,
+            s.timeout.ToTimedelta().total_seconds(),
+            s.call_timeout.ToTimedelta().total_seconds(),
+        )
+    if kind == "result":
+        r = message.result
+        return domain.Result(
+            outcome=domain.Outcome[pb.Outcome.Name(r.outcome)],
+            usage=Usage(r.usage.wall_ms, r.usage.cpu_ms, r.usage.peak_memory_bytes),
+            value_json=r.value_json,
+            error=r.error,
+            error_type=r.error_type,
+            traceback=r.traceback,
+            output=r.output,
+            output_truncated=r.output_truncated,
+        )
+    raise ValueError("an InvokeResponse with no message set")
