@@ -1,0 +1,79 @@
+"""
+title: Misbehave
+description: does what body["do"] says; used by the outcome tests
+"""
+
+import asyncio
+import os
+import signal
+import sys
+import time
+
+
+class Unserialisable:
+    pass
+
+
+class Action:
+    async def action(self, body, __event_emitter__):
+        do = body.get("do")
+        await __event_emitter__({"type": "pid", "data": {"pid": os.getpid()}})
+        if do == "sleep":
+            await asyncio.sleep(3600)
+        if do == "block":
+            time.sleep(3600)
+        if do == "spin":
+            while True:
+                pass
+        if do == "spin_ignoring_sigxcpu":
+            signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+            while True:
+                pass
+        if do == "exit":
+            os._exit(3)
+        if do == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if do == "alloc":
+            blob = bytearray(8 * 1024 * 1024 * 1024)
+            return len(blob)
+        if do == "print_flood":
+            chunk = "x" * 4096
+            while True:
+                sys.stdout.write(chunk)
+        if do == "one_long_line":
+            sys.stdout.write("y" * (10 * 1024 * 1024))
+            sys.stdout.flush()
+            return "wrote"
+        if do == "event_flood":
+            while True:
+                await __event_emitter__({"type": "chat:message:delta", "data": {"content": "z"}})
+        if do == "huge_event":
+            await __event_emitter__({"type": "status", "data": {"description": "h" * (2 * 1024 * 1024)}})
+            return "sent"
+        if do == "unserialisable":
+            return Unserialisable()
+        if do == "bad_event":
+            await __event_emitter__("not a dict")
+        if do == "fork_and_sleep":
+            child = os.fork()
+            if child == 0:
+                time.sleep(3600)
+                os._exit(0)
+            await __event_emitter__({"type": "child", "data": {"pid": child}})
+            await asyncio.sleep(3600)
+        if do == "close_channel":
+            for fd in range(3, 64):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            time.sleep(3600)
+        if do == "system_exit":
+            sys.exit(5)
+        if do == "print_then_return":
+            print("hello from the plugin")
+            print("to stderr", file=sys.stderr)
+            return "ok"
+        if do == "read_stdin":
+            return sys.stdin.read()
+        return "nothing"

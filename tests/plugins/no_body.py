@@ -1,0 +1,3 @@
+class Action:
+    async def action(self, __id__):
+        return __id__

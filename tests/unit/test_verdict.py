@@ -1,0 +1,31 @@
+"""Verdicts from exit statuses and result frames."""
+
+from __future__ import annotations
+
+import signal
+
+from gateway.invocation.domain import Outcome
+from gateway.profiles import Profile
+from gateway.sandbox import verdict
+from gateway.sandbox.frames import ResultFrame
+from gateway.sandbox.usage import Sample
+
+PROFILE = Profile(name="p", cpu_seconds=2)
+
+
+def test_exit_statuses() -> None:
+    assert verdict.from_exit(-signal.SIGXCPU, None, PROFILE).outcome is Outcome.CPU_LIMIT
+    assert verdict.from_exit(-signal.SIGKILL, Sample(2500, 0), PROFILE).outcome is Outcome.CPU_LIMIT
+    killed = verdict.from_exit(-signal.SIGKILL, Sample(100, 0), PROFILE)
+    assert (killed.outcome, killed.error) == (Outcome.CRASHED, "the worker was killed by signal SIGKILL")
+    assert verdict.from_exit(1, None, PROFILE).error == "the worker exited with status 1 before returning a result"
+    assert verdict.from_exit(None, None, PROFILE).outcome is Outcome.CRASHED
+
+
+def test_result_frames() -> None:
+    ok = verdict.from_result(ResultFrame(op="result", ok=True, value=1), b"1")
+    assert (ok.outcome, ok.value_json) == (Outcome.OK, b"1")
+    error = verdict.from_result(ResultFrame(op="result", ok=False, error_type="KeyError", error="'k'"), b"null")
+    assert (error.outcome, error.error_type, error.value_json) == (Outcome.FUNCTION_ERROR, "KeyError", b"")
+    memory = verdict.from_result(ResultFrame(op="result", ok=False, error_type="MemoryError"), b"null")
+    assert memory.outcome is Outcome.MEMORY_LIMIT
