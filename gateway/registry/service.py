@@ -1,7 +1,8 @@
 """The registry: validates admin requests, loads sources in workers, persists, answers reads.
 
 Reads are served from memory (the gateway is the database's only writer); writes go to
-SQLite first, then to memory, under one lock so concurrent writers cannot lose updates.
+SQLite first, then to memory, under a per-function lock so concurrent writers cannot lose
+updates.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -81,7 +83,8 @@ class Registry:
         self._launcher = launcher
         self._max_source_bytes = max_source_bytes
         self._functions = {record.id: record for record in store.load_all()}
-        self._write_lock = anyio.Lock()
+        # One lock per function id: a slow-loading source holds up writes to itself only.
+        self._locks: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
 
     @classmethod
     def open(cls, data_dir: Path, profiles: ProfileSet, launcher: Launcher, max_source_bytes: int) -> Registry:
@@ -139,7 +142,7 @@ class Registry:
         except ProfileError as exc:
             raise InvalidRequest(str(exc)) from None
         model_ids = _model_ids(request.model_ids)
-        async with self._write_lock:
+        async with self._locks[function_id]:
             previous = self._functions.get(function_id)
             valves = request.valves
             if valves is None and previous is not None:
@@ -170,7 +173,7 @@ class Registry:
 
     async def update_valves(self, function_id: str, valves: dict[str, Any]) -> FunctionRecord:
         """Replace the admin valves, validated by the function's Valves model in a worker."""
-        async with self._write_lock:
+        async with self._locks[function_id.strip().lower()]:
             record = self.get(function_id)
             if record.valves_schema is None:
                 raise FailedPrecondition(f"function {record.id!r} has no Valves class, so it takes no valves")
@@ -180,7 +183,7 @@ class Registry:
 
     async def delete(self, function_id: str) -> FunctionRecord:
         """Delete a function; NotFound when there is none."""
-        async with self._write_lock:
+        async with self._locks[function_id.strip().lower()]:
             record = self.get(function_id)
             await anyio.to_thread.run_sync(self._store.delete, record.id)
             del self._functions[record.id]

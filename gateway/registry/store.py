@@ -6,6 +6,7 @@ readers and the single writer from blocking each other.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from dataclasses import asdict
@@ -46,7 +47,10 @@ class Store:
     """The ``functions`` table of ``registry.sqlite3``."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Sources and valves (which hold API keys) live here: owner-only, like a key file.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        os.chmod(path, 0o600)  # SQLite gives its -wal and -shm files the same mode
         self.path = path
         self._lock = threading.Lock()
         try:

@@ -242,3 +242,10 @@ async def test_broken_priority_counts_as_zero(client: AirlockClient) -> None:
     )
     record = await client.put_function("strprio", source, is_global=True)
     assert record.priority == 0
+
+
+async def test_registry_file_is_private(client: AirlockClient, gateway_config: GatewayConfig) -> None:
+    await client.put_function("valves", plugin_source("valves"), valves={"api_key": "sk-secret"})
+    assert gateway_config.data_dir.stat().st_mode & 0o777 == 0o700
+    for path in gateway_config.data_dir.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path

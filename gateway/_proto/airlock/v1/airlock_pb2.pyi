@@ -508,7 +508,9 @@ class Start(_message.Message):
     request_json: _builtins.bytes
     """__request__: {method, url, headers, query_params, cookies, client}. Object; default {}."""
     metadata_json: _builtins.bytes
-    """Host metadata, logged with the invocation's request_id; not passed to actions."""
+    """Host metadata (a JSON object); validated, not passed to actions (Open WebUI gives
+    actions no __metadata__).
+    """
     request_id: _builtins.str
     """The host's correlation id (at most 128 characters), echoed in logs."""
     @_builtins.property
