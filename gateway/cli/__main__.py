@@ -1,0 +1,5 @@
+"""``python -m gateway.cli``: the same as the ``airlock`` console script."""
+
+from gateway.cli.main import main
+
+main()

@@ -1,0 +1,44 @@
+"""The gateway client commands talk to (the global ``--target``), with gRPC errors made CLI errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+
+from gateway.cli.failure import from_rpc_error
+from gateway.client import AirlockClient
+
+T = TypeVar("T")
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where client commands connect; the group puts one in ``ctx.obj``."""
+
+    target: str = DEFAULT_TARGET
+
+    @contextlib.contextmanager
+    def rpc_errors(self) -> Iterator[None]:
+        """Turn a gRPC status error raised inside into a CliError (``airlock: CODE: details``)."""
+        try:
+            yield
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+
+    def run(self, work: Callable[[AirlockClient], Awaitable[T]]) -> T:
+        """Open a client, run ``work`` with it on a fresh event loop, close the client."""
+
+        async def session() -> T:
+            # The channel must be created inside the running loop that will use it.
+            async with AirlockClient(self.target) as client:
+                return await work(client)
+
+        with self.rpc_errors():
+            return asyncio.run(session())

@@ -1,0 +1,53 @@
+"""Running a gateway in the foreground for ``airlock serve``: start, announce, wait for a signal, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+import structlog
+
+from gateway.cli.failure import CliError
+from gateway.config import GatewayConfig
+from gateway.errors import AirlockError
+from gateway.server import Gateway
+
+log = structlog.get_logger("airlock.cli")
+
+#: The line ``serve`` prints once it accepts connections; scripts read the port from it.
+LISTENING = "airlock listening on"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _open_gateway(config: GatewayConfig) -> Gateway:
+    try:
+        return Gateway(config)
+    except AirlockError as exc:  # invalid profiles, unusable data directory, unbindable address
+        raise CliError(str(exc)) from None
+
+
+async def serve_until_signalled(config: GatewayConfig) -> None:
+    """Run a gateway until SIGINT or SIGTERM, then stop it gracefully.
+
+    Prints ``airlock listening on HOST:PORT`` on stdout once it accepts connections; an
+    invalid configuration (profiles, data directory, address) is a CliError.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Handlers only set the event: shutting down needs awaits, which a handler cannot do.
+    # Installed first, so a SIGTERM right after the "listening" line is never lost.
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        gateway = _open_gateway(config)
+        try:
+            await gateway.start()
+            click.echo(f"{LISTENING} {gateway.address}")  # click.echo flushes
+            await stop.wait()
+            log.info("shutdown_requested")
+        finally:
+            await gateway.stop()
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
