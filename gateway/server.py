@@ -47,24 +47,26 @@ class Gateway:
         self.config = config
         self.profiles = load_profiles(config.profiles_dir)
         self.launcher = Launcher(temp_root=config.temp_dir)
+        self.server = grpc.aio.server(options=server_options(config))
+        try:
+            self.port = self.server.add_insecure_port(config.listen)
+        except RuntimeError as exc:  # grpcio reports a busy or invalid address this way
+            raise AirlockError(f"cannot listen on {config.listen}: {exc}") from None
         try:
             self.registry = Registry.open(config.data_dir, self.profiles, self.launcher, config.max_source_bytes)
         except StoreError as exc:
             raise AirlockError(str(exc)) from None
         self.health = health.aio.HealthServicer()
-        self.server = grpc.aio.server(options=server_options(config))
         pb_grpc.add_RegistryServicer_to_server(RegistryServicer(self.registry), self.server)
         pb_grpc.add_RuntimeServicer_to_server(RuntimeServicer(self.registry, self.profiles, self.launcher), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
-        self.port = self.server.add_insecure_port(config.listen)
-        if self.port == 0:
-            raise AirlockError(f"could not listen on {config.listen}")
 
     @property
     def address(self) -> str:
-        """HOST:PORT clients connect to."""
+        """HOST:PORT clients on this machine connect to (wildcard hosts become loopback)."""
         host = self.config.listen.rsplit(":", 1)[0]
+        host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}.get(host, host)  # noqa: S104
         return f"{host}:{self.port}"
 
     async def start(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
@@ -36,6 +37,9 @@ class InvocationStream:
         self._on_call = on_call
         self.started: domain.Started | None = None
         self.result: domain.Result | None = None
+        # reply() and cancel() may come from other tasks than the reader; gRPC allows one
+        # write in flight per call.
+        self._write_lock = asyncio.Lock()
 
     async def __aenter__(self) -> InvocationStream:
         await self._call.write(pb.InvokeRequest(start=convert.start_to_proto(self._start)))
@@ -63,7 +67,8 @@ class InvocationStream:
                 self.started = message
             elif isinstance(message, domain.Result):
                 self.result = message
-                await self._call.done_writing()
+                async with self._write_lock:
+                    await self._call.done_writing()
             yield message
             if isinstance(message, domain.Call) and self._on_call is not None:
                 answer = self._on_call(message)
@@ -74,11 +79,13 @@ class InvocationStream:
     async def reply(self, call_id: str, value: Any) -> None:
         """Answer a call; ``value`` is what the plugin's ``__event_call__`` returns."""
         reply = pb.CallReply(call_id=call_id, value_json=orjson.dumps(value))
-        await self._call.write(pb.InvokeRequest(call_reply=reply))
+        async with self._write_lock:
+            await self._call.write(pb.InvokeRequest(call_reply=reply))
 
     async def cancel(self, reason: str = "") -> None:
         """Ask the gateway to stop the invocation; a Result(CANCELLED) follows."""
-        await self._call.write(pb.InvokeRequest(cancel=pb.Cancel(reason=reason)))
+        async with self._write_lock:
+            await self._call.write(pb.InvokeRequest(cancel=pb.Cancel(reason=reason)))
 
     async def wait(self) -> domain.Result:
         """Consume the remaining messages and return the Result."""
