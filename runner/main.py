@@ -63,6 +63,9 @@ def _invoke(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
 def main(config: dict[str, Any]) -> NoReturn:
     """Run one job from the gateway, then wait to be reaped."""
     channel_in, channel_out = _take_channel()
+    # The gateway spawns workers with an empty environment, but CPython's C-locale
+    # coercion (PEP 538) adds LC_CTYPE back; the plugin gets nothing at all.
+    os.environ.clear()
     limits.apply(config["limits"])
     workdir = Path.cwd()
     tempfile.tempdir = str(workdir)

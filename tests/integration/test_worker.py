@@ -1,0 +1,66 @@
+"""What a worker process looks like from inside: environment, directory, limits, descriptors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+import structlog
+
+from gateway.client import AirlockClient, Call, Outcome
+from tests.helpers import drain, register
+
+pytestmark = pytest.mark.anyio
+MIB = 1024 * 1024
+
+
+async def test_worker_starts_clean_and_limited(client: AirlockClient) -> None:
+    await register(client, "introspect", profile="fast")
+    drained = await drain(client, "introspect")
+    assert drained.result.outcome is Outcome.OK, drained.result.error
+    seen = drained.result.value
+    assert seen["environ"] == {}
+    assert seen["tempdir"] == seen["cwd"]
+    assert Path(seen["cwd"]).name.startswith("airlock-")
+    assert not await anyio.Path(seen["cwd"]).exists(), "the private directory is removed afterwards"
+    assert seen["file"] == str(Path(seen["cwd"]) / "function_introspect.py")
+    fds = {int(fd): target for fd, target in seen["fds"].items()}
+    assert fds[0] == "/dev/null"
+    assert fds[1] == fds[2]  # print() output and stderr share the captured pipe...
+    assert fds[1].startswith("pipe:")
+    assert {fds[3], fds[4]}.isdisjoint({fds[1]})  # ...which is not the frame channel
+    assert fds[3].startswith("pipe:")
+    assert fds[4].startswith("pipe:")
+    # Nothing else but the plugin's own asyncio loop (epoll + its self-pipe socketpair):
+    # no descriptor of the gateway is inherited.
+    assert fds[5] == "anon_inode:[eventpoll]"
+    assert fds[6].startswith("socket:")
+    assert fds[7].startswith("socket:")
+    assert sorted(fds) == list(range(8)), fds
+    assert seen["limits"] == {
+        "RLIMIT_AS": [1024 * MIB, 1024 * MIB],
+        "RLIMIT_CPU": [1, 2],
+        "RLIMIT_NOFILE": [64, 64],
+        "RLIMIT_FSIZE": [16 * MIB, 16 * MIB],
+        "RLIMIT_CORE": [0, 0],
+    }
+    assert seen["flags"] == {"isolated": 1, "no_site": 1}
+    assert seen["pgid_is_pid"]
+    assert seen["sid_is_pid"]
+
+
+async def test_stray_replies_are_logged(client: AirlockClient) -> None:
+    await register(client, "caller")
+    with structlog.testing.capture_logs() as logs:
+        async with client.invoke("caller", body={"calls": [{"type": "input", "data": {}}]}) as invocation:
+            async for message in invocation:
+                if isinstance(message, Call):
+                    await invocation.reply("bogus", 1)
+                    await invocation.reply(message.call_id, "x")
+                    await invocation.reply(message.call_id, "again")
+    assert invocation.result is not None
+    assert invocation.result.value == ["x"]
+    strays = [entry for entry in logs if entry["event"] == "stray_call_reply_dropped"]
+    assert [entry["reason"] for entry in strays] == ["unknown call_id", "already answered or timed out"]
+    assert all(entry["log_level"] == "warning" for entry in strays)
