@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
@@ -18,7 +17,7 @@ from gateway.cli.interrupts import Interrupts
 from gateway.cli.params import JsonValue
 from gateway.cli.render import HumanPrinter, Printer
 from gateway.cli.transcript import JsonLinesPrinter
-from gateway.client import AirlockClient, Call, InvocationStream, Outcome, Result
+from gateway.client import AirlockClient, Call, InvocationStream, Outcome, Result, StartRequest
 
 FC = TypeVar("FC", bound=Callable[..., Any])
 
@@ -39,33 +38,6 @@ def exit_code(outcome: Outcome) -> int:
     if outcome is Outcome.FUNCTION_ERROR:
         return EXIT_FUNCTION_ERROR
     return EXIT_OTHER_OUTCOME
-
-
-@dataclass(frozen=True)
-class Request:
-    """What to invoke, and with which arguments (the Start message's fields)."""
-
-    action_id: str
-    body: dict[str, Any] | None
-    user: dict[str, Any] | None
-    user_valves: dict[str, Any] | None
-    model: Any
-    request: dict[str, Any] | None
-    timeout: float | None
-    call_timeout: float | None
-
-    def open(self, client: AirlockClient) -> InvocationStream:
-        """Open the invocation on ``client``."""
-        return client.invoke(
-            self.action_id,
-            body=self.body,
-            user=self.user,
-            user_valves=self.user_valves,
-            model=self.model,
-            request=self.request,
-            timeout=self.timeout,
-            call_timeout=self.call_timeout,
-        )
 
 
 class Session:
@@ -120,9 +92,9 @@ class Session:
                 await self.stream.cancel("interrupted at the terminal")
 
 
-async def _invoke(connection: Connection, request: Request, answers: Answers, printer: Printer) -> Result:
+async def _invoke(connection: Connection, start: StartRequest, answers: Answers, printer: Printer) -> Result:
     with Interrupts() as interrupts:
-        async with AirlockClient(connection.target) as client, request.open(client) as stream:
+        async with AirlockClient(connection.target) as client, client.open_invocation(start) as stream:
             return await Session(stream, answers, printer, interrupts).run()
 
 
@@ -176,13 +148,13 @@ def invoke(
     a terminal is asked, and without one the call is refused (false, or an error object).
     Exit status: 0 returned, 1 raised, 3 ended another way (timeout, limit, cancel), 2 error.
     """
-    request = Request(
+    start = StartRequest(
         action_id=action_id,
-        body=body,
-        user=user,
-        user_valves=user_valves,
+        body=body or {},
+        user=user or {},
+        user_valves=user_valves or {},
         model=model_json,
-        request=request_json,
+        request=request_json or {},
         timeout=timeout,
         call_timeout=call_timeout,
     )
@@ -192,7 +164,7 @@ def invoke(
     printer: Printer = JsonLinesPrinter() if as_json else HumanPrinter()
     try:
         with connection.rpc_errors():
-            result = asyncio.run(_invoke(connection, request, answers, printer))
+            result = asyncio.run(_invoke(connection, start, answers, printer))
     except (asyncio.CancelledError, KeyboardInterrupt):
         # A second Ctrl-C cancels our task (see interrupts.py); asyncio itself raises
         # KeyboardInterrupt for a Ctrl-C that came before the invocation was open.

@@ -10,7 +10,7 @@ async with AirlockClient("127.0.0.1:50051") as client:
 
 from gateway.client.client import AirlockClient
 from gateway.client.invocation import InvocationStream
-from gateway.invocation.domain import Call, Event, Outcome, Result, Started
+from gateway.invocation.domain import Call, Event, Outcome, Result, Started, StartRequest
 from gateway.registry.record import ActionButton, FunctionRecord, SubAction
 from gateway.sandbox.usage import Usage
 
@@ -23,6 +23,7 @@ __all__ = [
     "InvocationStream",
     "Outcome",
     "Result",
+    "StartRequest",
     "Started",
     "SubAction",
     "Usage",

@@ -100,16 +100,22 @@ class AirlockClient:
         on_call: CallHandler | None = None,
     ) -> InvocationStream:
         """Open an invocation; use it as ``async with`` and iterate it."""
-        start = domain.StartRequest(
-            action_id=action_id,
-            body=body or {},
-            user=user or {},
-            user_valves=user_valves or {},
-            model=model,
-            request=request or {},
-            metadata=metadata or {},
-            request_id=request_id,
-            call_timeout=call_timeout,
-            timeout=timeout,
+        return self.open_invocation(
+            domain.StartRequest(
+                action_id=action_id,
+                body=body or {},
+                user=user or {},
+                user_valves=user_valves or {},
+                model=model,
+                request=request or {},
+                metadata=metadata or {},
+                request_id=request_id,
+                call_timeout=call_timeout,
+                timeout=timeout,
+            ),
+            on_call,
         )
+
+    def open_invocation(self, start: domain.StartRequest, on_call: CallHandler | None = None) -> InvocationStream:
+        """Open an invocation from a prepared StartRequest (what ``invoke`` builds)."""
         return InvocationStream(self._runtime.Invoke(), start, on_call)
