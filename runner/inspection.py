@@ -37,7 +37,23 @@ def validate_valves(loaded: LoadedFunction, valves: dict[str, Any]) -> dict[str,
     try:
         return _dump(model(**valves))
     except Exception as exc:  # noqa: BLE001 - pydantic's message is the useful answer
-        raise InvalidValves(str(exc)) from None
+        raise InvalidValves(_without_values(exc)) from None
+
+
+def _without_values(exc: Exception) -> str:
+    """Pydantic's error list without the offending inputs.
+
+    Valves hold secrets (API keys) and this message is logged and returned, so it names
+    fields and rules, never values.
+    """
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return f"{type(exc).__name__}: {exc}"
+    problems = [
+        f"{'.'.join(str(p) for p in e['loc']) or 'valves'}: {e['msg']}"
+        for e in errors(include_url=False, include_input=False)
+    ]
+    return "; ".join(problems)
 
 
 def _priority(loaded: LoadedFunction, stored: dict[str, Any] | None) -> int:

@@ -131,7 +131,8 @@ class Invocation:
                     tg.start_soon(self._sample, worker)
         except (OSError, anyio.BrokenResourceError, WorkerGone, ProtocolViolation, TimeoutError) as exc:
             if self._ending is None:
-                self._ending = Ending(Outcome.CRASHED, f"the worker failed to start: {exc}", "WorkerCrashed")
+                reason = "it did not report ready in time" if isinstance(exc, TimeoutError) else str(exc)
+                self._ending = Ending(Outcome.CRASHED, f"the worker failed to start: {reason}", "WorkerCrashed")
         wall_ms = int((time.monotonic() - began) * 1000)
         assert self._ending is not None
         return self._result(self._ending, worker, wall_ms)

@@ -175,8 +175,14 @@ class Worker:
             return
         self._closed = True
         self.sample()
+        # The worker leads its own session, so it cannot leave its process group; killpg
+        # also takes whatever it forked that stayed in the group. The direct kill is a
+        # second lock on the same door in case the group is already gone.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
         await self.process.wait()
         with anyio.move_on_after(_OUTPUT_GRACE_SECONDS):
             await self.drain_output(enforce=False)

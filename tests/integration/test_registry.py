@@ -249,3 +249,11 @@ async def test_registry_file_is_private(client: AirlockClient, gateway_config: G
     assert gateway_config.data_dir.stat().st_mode & 0o777 == 0o700
     for path in gateway_config.data_dir.iterdir():
         assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+async def test_invalid_valves_never_echo_the_value(client: AirlockClient) -> None:
+    await register(client, "valves")
+    details = await expect_error(
+        grpc.StatusCode.INVALID_ARGUMENT, client.update_valves("valves", {"retries": "sk-live-secret-123"})
+    )
+    assert details == "invalid valves: retries: Input should be a valid integer, unable to parse string as an integer"
