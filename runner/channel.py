@@ -8,6 +8,7 @@ can await. The gateway decides call timeouts; the worker just waits for its answ
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -20,10 +21,12 @@ from runner import wire
 class Channel:
     """Frames to and from the gateway over two file descriptors."""
 
-    def __init__(self, fd_in: int, fd_out: int, max_frame_bytes: int) -> None:
+    def __init__(self, fd_in: int, fd_out: int, max_frame_bytes: int, max_out_bytes: int) -> None:
         self._fd_in = fd_in
         self._fd_out = fd_out
         self._max_frame_bytes = max_frame_bytes
+        #: The gateway's frame_bytes: error reports are shortened to fit (runner.failure.fit).
+        self.max_out_bytes = max_out_bytes
         self._write_lock = threading.Lock()
         self._pending: dict[str, Future[Any]] = {}
         self._pending_lock = threading.Lock()
@@ -52,7 +55,17 @@ class Channel:
             with self._pending_lock:
                 self._pending.pop(call_id, None)
             raise
+        future.add_done_callback(lambda f: self._abandoned(call_id, f))
         return future
+
+    def _abandoned(self, call_id: str, future: Future[Any]) -> None:
+        """Tell the gateway the plugin stopped waiting (its wall clock runs again)."""
+        if not future.cancelled():
+            return
+        with self._pending_lock:
+            self._pending.pop(call_id, None)
+        with contextlib.suppress(OSError):
+            self.send({"op": "call_abandoned", "call_id": call_id})
 
     def serve_replies(self) -> None:
         """Start the reader thread; the process exits when the gateway closes the channel.
@@ -69,8 +82,11 @@ class Channel:
                     continue
                 with self._pending_lock:
                     future = self._pending.pop(str(message.get("call_id")), None)
-                if future is not None:
+                # A plugin may have given up on the call (asyncio.wait_for): its future is
+                # cancelled, and the late answer has nobody to go to.
+                if future is not None and not future.done():
                     future.set_result(message.get("value"))
         except (OSError, wire.FrameError):
             pass
-        os._exit(0)
+        finally:
+            os._exit(0)

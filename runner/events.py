@@ -13,6 +13,9 @@ from typing import Any
 
 from runner.channel import Channel
 
+#: Longest event or call type the gateway accepts (gateway/sandbox/frames.py).
+MAX_TYPE_CHARS = 256
+
 Emitter = Callable[[Any], Awaitable[None]]
 Caller = Callable[[Any], Awaitable[Any]]
 
@@ -23,6 +26,8 @@ def _split(event: Any, name: str) -> tuple[str, Any]:
     event_type = event.get("type")
     if not isinstance(event_type, str) or not event_type:
         raise TypeError(f"{name} expects a non-empty string 'type', got {event_type!r}")
+    if len(event_type) > MAX_TYPE_CHARS:
+        raise TypeError(f"{name}: an event 'type' has at most {MAX_TYPE_CHARS} characters")
     return event_type, event.get("data")
 
 

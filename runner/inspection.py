@@ -132,4 +132,6 @@ def describe(loaded: LoadedFunction, stored_valves: dict[str, Any] | None) -> di
         "valves": valves,
         "priority": _priority(loaded, valves),
         "actions": _sub_actions(loaded, name, icon),
+        # Upstream lists sub-actions whenever the attribute exists: `actions = []` means no button.
+        "declares_actions": hasattr(loaded.instance, "actions"),
     }

@@ -79,26 +79,12 @@ async def _call_action(loaded: LoadedFunction, job: dict[str, Any], channel: Cha
     return value
 
 
-def _flush_output() -> None:
-    # Output printed before the result must reach the gateway before the result does.
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-
-
-def _fail(channel: Channel, exc: BaseException, filename: str) -> None:
-    _flush_output()
-    channel.send({"op": "result", **failure.describe(exc, filename)})
-
-
-def run(loaded: LoadedFunction, job: dict[str, Any], channel: Channel) -> None:
-    """Run the action and send its ``result`` frame."""
-    if loaded.kind != "action" or not hasattr(loaded.instance, "action"):
-        error = TypeError(f"function {loaded.function_id!r} is a {loaded.kind} and has no action method")
-        _fail(channel, error, loaded.filename)
-        return
+async def _run_and_report(loaded: LoadedFunction, job: dict[str, Any], channel: Channel) -> None:
+    # The result goes out from inside the loop: asyncio.run's teardown waits for executor
+    # threads and for tasks that ignore cancellation, and the gateway kills the worker as
+    # soon as it has the result anyway.
     try:
-        value = asyncio.run(_call_action(loaded, job, channel))
+        value = await _call_action(loaded, job, channel)
     except BaseException as exc:  # noqa: BLE001 - plugin errors are data
         _fail(channel, exc, loaded.filename)
         return
@@ -108,3 +94,26 @@ def run(loaded: LoadedFunction, job: dict[str, Any], channel: Channel) -> None:
     except TypeError as exc:
         error = TypeError(f"the action returned a value that is not JSON-serializable: {exc}")
         _fail(channel, error, loaded.filename)
+
+
+def _flush_output() -> None:
+    # Output printed before the result must reach the gateway before the result does.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def _fail(channel: Channel, exc: BaseException, filename: str) -> None:
+    _flush_output()
+    channel.send(failure.fit({"op": "result", **failure.describe(exc, filename)}, channel.max_out_bytes))
+
+
+def run(loaded: LoadedFunction, job: dict[str, Any], channel: Channel) -> None:
+    """Run the action and send its ``result`` frame."""
+    if loaded.kind != "action" or not hasattr(loaded.instance, "action"):
+        error = TypeError(f"function {loaded.function_id!r} is a {loaded.kind} and has no action method")
+        _fail(channel, error, loaded.filename)
+        return
+    # The result is sent before the loop's teardown; whatever teardown raises is not news.
+    with contextlib.suppress(BaseException):
+        asyncio.run(_run_and_report(loaded, job, channel))

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from runner import inspection, invocation, limits
+from runner import failure, inspection, invocation, limits
 from runner.channel import Channel
 from runner.loader import LoadError, load
 
@@ -38,15 +38,16 @@ def _inspect(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
     try:
         loaded = load(job["function_id"], job["source"], workdir)
     except LoadError as exc:
-        channel.send({"op": "load_error", "error_type": exc.error_type, "error": str(exc)})
+        channel.send(failure.report("load_error", exc.error_type, str(exc), channel.max_out_bytes))
         return
     try:
         info = inspection.describe(loaded, job.get("valves"))
     except inspection.InvalidValves as exc:
-        channel.send({"op": "invalid_valves", "error": str(exc)})
+        frame = failure.report("invalid_valves", "InvalidValves", str(exc), channel.max_out_bytes)
+        channel.send({"op": "invalid_valves", "error": frame["error"]})
         return
     except Exception as exc:  # noqa: BLE001 - a broken class attribute is a load error
-        channel.send({"op": "load_error", "error_type": type(exc).__name__, "error": str(exc)})
+        channel.send(failure.report("load_error", type(exc).__name__, str(exc), channel.max_out_bytes))
         return
     channel.send({"op": "inspected", "info": info})
 
@@ -55,7 +56,7 @@ def _invoke(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
     try:
         loaded = load(job["function_id"], job["source"], workdir)
     except LoadError as exc:
-        channel.send({"op": "result", "ok": False, "error_type": exc.error_type, "error": str(exc)})
+        channel.send(failure.report("result", exc.error_type, str(exc), channel.max_out_bytes, ok=False))
         return
     invocation.run(loaded, job, channel)
 
@@ -69,7 +70,7 @@ def main(config: dict[str, Any]) -> NoReturn:
     limits.apply(config["limits"])
     workdir = Path.cwd()
     tempfile.tempdir = str(workdir)
-    channel = Channel(channel_in, channel_out, int(config["max_job_bytes"]))
+    channel = Channel(channel_in, channel_out, int(config["max_job_bytes"]), int(config["frame_bytes"]))
     channel.send({"op": "ready"})
     job = channel.receive()
     if job is None:

@@ -6,7 +6,7 @@ worker is hostile input: the gateway must be able to parse it without executing 
 
 Gateway → worker ops: ``inspect``, ``invoke``, ``reply``.
 Worker → gateway ops: ``ready``, ``inspected``, ``load_error``, ``invalid_valves``, ``event``,
-``call``, ``result``.
+``call``, ``call_abandoned`` (the plugin stopped waiting for a call), ``result``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,20 @@ JSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS
 CALL_TIMEOUT_VALUE: Final = {"error": "Event call timed out. The browser tab may be inactive or closed."}
 #: The message Open WebUI returns from ``__event_call__`` when no client can answer.
 CALL_DISCONNECTED_VALUE: Final = {"error": "Client session disconnected."}
+
+
+def forwardable(value: Any) -> bool:
+    """Whether ``value`` can travel inside a frame.
+
+    orjson parses up to 1024 levels of nesting but writes at most 254, and frames wrap a
+    value in up to two containers; a deeper value is refused where it enters, with a clear
+    error, instead of failing later while it is being forwarded.
+    """
+    try:
+        orjson.dumps([[value]])
+    except TypeError:
+        return False
+    return True
 
 
 class FrameError(Exception):

@@ -30,6 +30,14 @@ max_events = 200
 """
 
 
+#: One worker at a time, to test queueing.
+SINGLE_PROFILE = """
+description = "tests: one worker at a time"
+wall_seconds = 2
+max_concurrent = 1
+"""
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -45,6 +53,7 @@ def profiles_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "profiles"
     shutil.copytree(shipped_profiles_dir(), directory)
     (directory / "fast.toml").write_text(FAST_PROFILE)
+    (directory / "single.toml").write_text(SINGLE_PROFILE)
     return directory
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -36,11 +36,11 @@ from gateway.invocation.domain import (
 from gateway.profiles import Profile
 from gateway.registry.record import FunctionRecord
 from gateway.sandbox import verdict
-from gateway.sandbox.frames import CallFrame, EventFrame, ResultFrame
+from gateway.sandbox.frames import CallAbandonedFrame, CallFrame, EventFrame, ResultFrame
 from gateway.sandbox.launcher import Launcher
 from gateway.sandbox.usage import Usage
 from gateway.sandbox.verdict import Ending
-from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, Worker, WorkerGone
+from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, StartFailed, Worker, WorkerGone
 from runner.wire import CALL_DISCONNECTED_VALUE, CALL_TIMEOUT_VALUE
 
 log = structlog.get_logger("airlock.invocation")
@@ -55,6 +55,8 @@ _EXIT_GRACE_SECONDS = 0.5
 class _PendingCall:
     worker_call_id: str
     type: str
+    #: Cancels the call's timeout when it is answered or abandoned first.
+    timer: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
 
 class Invocation:
@@ -81,7 +83,7 @@ class Invocation:
         self.protocol_error: ProtocolError | None = None
         self._launcher = launcher
         self._host = host
-        self._clock = ActiveClock(self.timeout, profile.session_seconds)
+        self._clock: ActiveClock | None = None
         self._ending: Ending | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._seq = 0
@@ -122,6 +124,9 @@ class Invocation:
         try:
             async with self._launcher.worker(self.profile) as worker:
                 await worker.send(self._job())
+                # The clock starts once the worker is ready: waiting for a free slot and
+                # booting an interpreter are Airlock's time, not the plugin's.
+                self._clock = ActiveClock(self.timeout, self.profile.session_seconds)
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
                     tg.start_soon(self._pump_worker, worker)
@@ -129,17 +134,25 @@ class Invocation:
                     tg.start_soon(self._watch_clock)
                     tg.start_soon(self._drain_output, worker)
                     tg.start_soon(self._sample, worker)
-        except (OSError, anyio.BrokenResourceError, WorkerGone, ProtocolViolation, TimeoutError) as exc:
+        except (OSError, anyio.BrokenResourceError, StartFailed) as exc:
             if self._ending is None:
-                reason = "it did not report ready in time" if isinstance(exc, TimeoutError) else str(exc)
-                self._ending = Ending(Outcome.CRASHED, f"the worker failed to start: {reason}", "WorkerCrashed")
+                self._ending = Ending(Outcome.CRASHED, f"the worker failed to start: {exc}", "WorkerCrashed")
+        except Exception:
+            log.exception("invocation_internal_error")
+            if self._ending is None:
+                self._ending = Ending(Outcome.CRASHED, "an internal error of the gateway (logged)", "InternalError")
         wall_ms = int((time.monotonic() - began) * 1000)
         assert self._ending is not None
         return self._result(self._ending, worker, wall_ms)
 
     def _result(self, ending: Ending, worker: Worker | None, wall_ms: int) -> Result:
         sample = worker.last_sample if worker else None
-        usage = Usage(wall_ms, sample.cpu_ms if sample else 0, sample.peak_memory_bytes if sample else 0)
+        cpu_ms = sample.cpu_ms if sample else 0
+        if ending.outcome is Outcome.CPU_LIMIT:
+            # The kernel signals RLIMIT_CPU only once the CPU time reached it: a measured
+            # lower bound, tighter than the last /proc sample of a worker that died on its own.
+            cpu_ms = max(cpu_ms, self.profile.cpu_seconds * 1000)
+        usage = Usage(wall_ms, cpu_ms, sample.peak_memory_bytes if sample else 0)
         output = bytes(worker.output) if worker else b""
         hidden = scrub.host_paths(worker.workdir if worker else None)
         return Result(
@@ -149,7 +162,7 @@ class Invocation:
             error=scrub.apply(ending.error, hidden),
             error_type=ending.error_type,
             traceback=scrub.apply(ending.traceback, hidden),
-            output=output.decode("utf-8", "replace"),
+            output=scrub.apply(output.decode("utf-8", "replace"), hidden),
             output_truncated=worker is not None and worker.output_bytes > len(worker.output),
         )
 
@@ -163,6 +176,8 @@ class Invocation:
                     await self._forward_event(frame)
                 elif isinstance(frame, CallFrame):
                     await self._forward_call(worker, frame)
+                elif isinstance(frame, CallAbandonedFrame):
+                    self._abandon(frame.call_id)
                 elif isinstance(frame, ResultFrame):
                     worker.sample()
                     self._finish(verdict.from_result(frame, orjson.dumps(frame.value)))
@@ -187,30 +202,49 @@ class Invocation:
         await self._host.send(Event(self._next_seq(), frame.type, orjson.dumps(frame.data)))
 
     async def _forward_call(self, worker: Worker, frame: CallFrame) -> None:
+        assert self._clock is not None
+        assert self._tg is not None
         seq = self._next_seq()
         call_id = uuid.uuid4().hex
-        self._pending[call_id] = _PendingCall(frame.call_id, frame.type)
+        pending = self._pending[call_id] = _PendingCall(frame.call_id, frame.type)
         self._clock.call_started()
         await self._host.send(Call(seq, call_id, frame.type, orjson.dumps(frame.data), self.call_timeout))
         if self._host_done:
             await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE)
         else:
-            assert self._tg is not None
-            self._tg.start_soon(self._expire_call, worker, call_id)
+            self._tg.start_soon(self._expire_call, worker, call_id, pending.timer)
+
+    def _retire(self, call_id: str) -> _PendingCall | None:
+        """Take a call out of the pending set: the clock runs again, its timer stops."""
+        pending = self._pending.pop(call_id, None)
+        if pending is not None:
+            assert self._clock is not None
+            self._finished_calls.add(call_id)
+            self._clock.call_finished()
+            pending.timer.cancel()
+        return pending
 
     async def _answer(self, worker: Worker, call_id: str, value: Any) -> bool:
-        pending = self._pending.pop(call_id, None)
+        pending = self._retire(call_id)
         if pending is None:
             return False
-        self._finished_calls.add(call_id)
-        self._clock.call_finished()
         # A worker that is gone cannot take the reply; its pump reports how it ended.
         with contextlib.suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
             await worker.send({"op": "reply", "call_id": pending.worker_call_id, "value": value})
         return True
 
-    async def _expire_call(self, worker: Worker, call_id: str) -> None:
-        await anyio.sleep(self.call_timeout)
+    def _abandon(self, worker_call_id: str) -> None:
+        """The plugin gave up waiting: a later host reply is stray, and the clock runs again."""
+        for call_id, pending in list(self._pending.items()):
+            if pending.worker_call_id == worker_call_id:
+                self._retire(call_id)
+                log.info("event_call_abandoned", call_id=call_id)
+
+    async def _expire_call(self, worker: Worker, call_id: str, timer: anyio.CancelScope) -> None:
+        with timer:
+            await anyio.sleep(self.call_timeout)
+        if timer.cancel_called:
+            return  # answered or abandoned first
         if await self._answer(worker, call_id, CALL_TIMEOUT_VALUE):
             log.warning("event_call_timed_out", call_id=call_id, timeout_seconds=self.call_timeout)
 
@@ -226,6 +260,7 @@ class Invocation:
             await anyio.sleep(_SAMPLE_SECONDS)
 
     async def _watch_clock(self) -> None:
+        assert self._clock is not None
         which = await self._clock.expired()
         if which == "wall":
             message = f"the action ran longer than its timeout of {self.timeout:g} s"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import sysconfig
 from pathlib import Path
 
 from runner import boot
@@ -9,7 +11,8 @@ from runner import boot
 
 def host_paths(workdir: Path | None) -> list[tuple[str, str]]:
     """(path, replacement) pairs, longest first so nested paths are replaced whole."""
-    pairs = [(p, "<runtime>") for p in boot.runtime_path()]
+    runtime = {*boot.runtime_path(), sysconfig.get_paths()["stdlib"], sys.prefix, sys.base_prefix}
+    pairs = [(p, "<runtime>") for p in runtime if p and p != "/"]
     if workdir is not None:
         pairs.append((str(workdir), "<workdir>"))
     return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)

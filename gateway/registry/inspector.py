@@ -10,7 +10,7 @@ from gateway.errors import FunctionLoadError, InvalidValves, WorkerFailed
 from gateway.profiles import Profile
 from gateway.sandbox.frames import Frame, FunctionInfo, InspectedFrame, InvalidValvesFrame, LoadErrorFrame
 from gateway.sandbox.launcher import Launcher
-from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, Worker, WorkerGone
+from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, StartFailed, Worker, WorkerGone
 
 
 async def _answer(worker: Worker, job: dict[str, Any]) -> InspectedFrame | LoadErrorFrame | InvalidValvesFrame:
@@ -51,8 +51,8 @@ async def inspect(
     """What ``source`` defines; raises FunctionLoadError, InvalidValves or WorkerFailed."""
     job = {"op": "inspect", "function_id": function_id, "source": source, "valves": valves}
     try:
-        with anyio.fail_after(profile.inspect_timeout_seconds):
-            async with launcher.worker(profile) as worker:
+        async with launcher.worker(profile, "inspect") as worker:
+            with anyio.fail_after(profile.inspect_timeout_seconds):
                 answer = await _answer(worker, job)
     except TimeoutError:
         raise FunctionLoadError(
@@ -62,7 +62,7 @@ async def inspect(
         raise FunctionLoadError("WorkerCrashed", "the worker died while loading the source") from None
     except (OutputExceeded, ProtocolViolation) as exc:
         raise FunctionLoadError("WorkerCrashed", str(exc)) from None
-    except (OSError, anyio.BrokenResourceError) as exc:
+    except (OSError, anyio.BrokenResourceError, StartFailed) as exc:
         raise WorkerFailed(f"could not start a worker: {exc}") from None
     if isinstance(answer, LoadErrorFrame):
         raise FunctionLoadError(answer.error_type, answer.error)

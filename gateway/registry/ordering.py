@@ -1,7 +1,8 @@
 """Which action buttons a model shows, in Open WebUI's order (utils/models.py, 0.12.4).
 
 A model's own actions plus every global one, active actions only, sorted by
-``(priority, function id)``; a function with sub-actions yields one button per entry.
+``(priority, function id)``; a function with an ``actions`` class attribute yields one
+button per entry (none for an empty list), any other one button.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ def action_buttons(functions: Iterable[FunctionRecord], model_id: str) -> list[A
     chosen.sort(key=lambda f: (f.priority, f.id))
     buttons: list[ActionButton] = []
     for function in chosen:
-        if function.actions:
+        if function.declares_actions:
             buttons.extend(
                 ActionButton(f"{function.id}.{sub.id}", sub.name, function.description, sub.icon_url, function.priority)
                 for sub in function.actions

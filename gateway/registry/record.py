@@ -33,6 +33,8 @@ class FunctionRecord:
     valves_schema: dict[str, Any] | None = None
     user_valves_schema: dict[str, Any] | None = None
     actions: tuple[SubAction, ...] = ()
+    #: The class has an ``actions`` attribute: its entries (maybe none) are the buttons.
+    declares_actions: bool = False
     priority: int = 0
     is_active: bool = True
     is_global: bool = False

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from gateway.errors import FailedPrecondition, InvalidRequest, NotFound, ProfileError
+from gateway.errors import FailedPrecondition, InvalidRequest, InvalidValves, NotFound, ProfileError
 from gateway.profiles import ProfileSet
 from gateway.registry import inspector, ordering
 from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction
@@ -70,6 +70,7 @@ def _apply_info(record: FunctionRecord, info: FunctionInfo) -> FunctionRecord:
         valves_schema=info.valves_schema,
         user_valves_schema=info.user_valves_schema,
         actions=tuple(SubAction(a.id, a.name, a.icon_url) for a in info.actions),
+        declares_actions=info.declares_actions,
         priority=info.priority,
     )
 
@@ -149,7 +150,7 @@ class Registry:
                 valves = previous.valves  # replacing the source keeps the admin's valves...
             try:
                 info = await inspector.inspect(self._launcher, profile, function_id, request.source, valves)
-            except InvalidRequest as exc:
+            except InvalidValves as exc:
                 if request.valves is None and valves is not None:  # ...when the new Valves still accept them
                     raise InvalidRequest(
                         f"the stored valves do not fit the new source ({exc}); pass valves_json to replace them"

@@ -1,8 +1,9 @@
 """Validation of frames that come out of a worker: hostile input, checked strictly.
 
-Everything a worker sends is parsed as data (orjson, which rejects invalid UTF-8 and
-nesting deeper than 1024) and then validated here with strict types and no extra fields,
-so a forged or malformed frame is a protocol violation rather than a surprise later on.
+Everything a worker sends is parsed as data (orjson, which rejects invalid UTF-8) and then
+validated here with strict types and no extra fields, so a forged or malformed frame is a
+protocol violation rather than a surprise later on. Values the gateway must forward are
+also checked with ``runner.wire.forwardable`` (orjson reads 1024 levels, writes 254).
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ class CallFrame(BaseModel):
     data: Any = None
 
 
+class CallAbandonedFrame(BaseModel):
+    """The plugin stopped waiting for a call (``asyncio.wait_for`` gave up, a task was cancelled)."""
+
+    model_config = _STRICT
+    op: Literal["call_abandoned"]
+    call_id: Annotated[str, Field(min_length=1, max_length=32)]
+
+
 class ResultFrame(BaseModel):
     """The action's outcome: a value, or the plugin's exception."""
 
@@ -78,6 +87,7 @@ class FunctionInfo(BaseModel):
     valves: dict[str, Any] | None
     priority: Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
     actions: list[SubActionInfo]
+    declares_actions: bool
 
 
 class InspectedFrame(BaseModel):
@@ -106,7 +116,14 @@ class InvalidValvesFrame(BaseModel):
 
 
 Frame = Annotated[
-    ReadyFrame | EventFrame | CallFrame | ResultFrame | InspectedFrame | LoadErrorFrame | InvalidValvesFrame,
+    ReadyFrame
+    | EventFrame
+    | CallFrame
+    | CallAbandonedFrame
+    | ResultFrame
+    | InspectedFrame
+    | LoadErrorFrame
+    | InvalidValvesFrame,
     Field(discriminator="op"),
 ]
 FRAME: TypeAdapter[Frame] = TypeAdapter(Frame)

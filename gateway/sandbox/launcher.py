@@ -6,11 +6,14 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 import anyio
 
 from gateway.profiles import Profile
 from gateway.sandbox.worker import Worker
+
+Pool = Literal["invoke", "inspect"]
 
 
 class Launcher:
@@ -19,18 +22,23 @@ class Launcher:
     def __init__(self, *, python: str | None = None, temp_root: Path | None = None) -> None:
         self.python = python or sys.executable
         self.temp_root = temp_root
-        self._limiters: dict[str, anyio.CapacityLimiter] = {}
+        self._limiters: dict[tuple[str, Pool], anyio.CapacityLimiter] = {}
 
-    def _limiter(self, profile: Profile) -> anyio.CapacityLimiter:
-        limiter = self._limiters.get(profile.name)
+    def _limiter(self, profile: Profile, pool: Pool) -> anyio.CapacityLimiter:
+        key = (profile.name, pool)
+        limiter = self._limiters.get(key)
         if limiter is None:
-            limiter = self._limiters[profile.name] = anyio.CapacityLimiter(profile.max_concurrent)
+            limiter = self._limiters[key] = anyio.CapacityLimiter(profile.max_concurrent)
         return limiter
 
     @asynccontextmanager
-    async def worker(self, profile: Profile) -> AsyncIterator[Worker]:
-        """A ready worker for one job; killed and cleaned up on exit, whatever happened."""
-        async with self._limiter(profile):
+    async def worker(self, profile: Profile, pool: Pool = "invoke") -> AsyncIterator[Worker]:
+        """A ready worker for one job; killed and cleaned up on exit, whatever happened.
+
+        Registrations draw from their own pool: invocations waiting on a human for minutes
+        must not make ``PutFunction`` time out.
+        """
+        async with self._limiter(profile, pool):
             worker = await Worker.start(profile, python=self.python, temp_root=self.temp_root)
             try:
                 yield worker

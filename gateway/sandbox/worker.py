@@ -29,8 +29,25 @@ from runner import boot, wire
 
 #: Jobs carry the source and the request; the gRPC layer bounds both well below this.
 MAX_JOB_BYTES = 64 * 1024 * 1024
+#: How much of a worker's output a start failure quotes (an operator's first clue).
+_START_TAIL_BYTES = 600
 #: After a kill, how long the gateway keeps reading output the worker printed before it died.
 _OUTPUT_GRACE_SECONDS = 1.0
+
+
+class StartFailed(Exception):
+    """A worker did not come up; the message says why, with the tail of what it printed."""
+
+
+def _start_failure(exc: Exception, worker: Worker) -> str:
+    if isinstance(exc, TimeoutError):
+        reason = f"it did not report ready within {worker.profile.start_timeout_seconds:g} s"
+    elif isinstance(exc, WorkerGone):
+        reason = f"it exited with status {worker.process.returncode} before it was ready"
+    else:
+        reason = str(exc)
+    tail = bytes(worker.output[-_START_TAIL_BYTES:]).decode("utf-8", "replace").strip()
+    return f"{reason}: {tail}" if tail else reason
 
 
 class WorkerGone(Exception):
@@ -50,6 +67,7 @@ def runner_config(profile: Profile) -> dict[str, Any]:
     return {
         "path": boot.runtime_path(),
         "max_job_bytes": MAX_JOB_BYTES,
+        "frame_bytes": profile.frame_bytes,
         "limits": {
             "address_space_mib": profile.address_space_mib,
             "open_files": profile.open_files,
@@ -98,6 +116,10 @@ class Worker:
                 first = await worker.receive()
             if not isinstance(first, ReadyFrame):
                 raise ProtocolViolation(f"expected 'ready' first, got {first.op!r}")
+        except (TimeoutError, WorkerGone, OutputExceeded, ProtocolViolation) as exc:
+            with anyio.CancelScope(shield=True):
+                await worker.close()
+            raise StartFailed(_start_failure(exc, worker)) from None
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await worker.close()
@@ -127,7 +149,10 @@ class Worker:
         except (anyio.IncompleteRead, anyio.EndOfStream, anyio.ClosedResourceError):
             raise ProtocolViolation("the channel ended inside a frame") from None
         try:
-            return FRAME.validate_python(orjson.loads(payload))
+            message = orjson.loads(payload)
+            if not wire.forwardable(message):
+                raise ProtocolViolation("a frame is nested too deeply to forward")
+            return FRAME.validate_python(message)
         except orjson.JSONDecodeError as exc:
             raise ProtocolViolation(f"a frame is not valid UTF-8 JSON ({exc})") from None
         except ValidationError as exc:

@@ -14,6 +14,7 @@ from gateway.errors import InvalidRequest, ProtocolError
 from gateway.invocation import domain
 from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction
 from gateway.sandbox.usage import Usage
+from runner.wire import forwardable
 
 MAX_REQUEST_ID_CHARS = 128
 MAX_CANCEL_REASON_CHARS = 1024
@@ -44,9 +45,12 @@ def _json(raw: bytes, field: str, default: Any) -> Any:
     if not raw:
         return default
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"{field} is not valid UTF-8 JSON: {exc}") from None
+    if not forwardable(value):
+        raise InvalidRequest(f"{field} is nested too deeply (Airlock forwards at most 250 levels)")
+    return value
 
 
 def _json_object(raw: bytes, field: str) -> dict[str, Any]:
@@ -59,7 +63,10 @@ def _json_object(raw: bytes, field: str) -> dict[str, Any]:
 def _seconds(message: Any, field: str) -> float | None:
     if not message.HasField(field):
         return None
-    value = getattr(message, field).ToTimedelta().total_seconds()
+    try:
+        value = getattr(message, field).ToTimedelta().total_seconds()
+    except (OverflowError, ValueError):
+        raise InvalidRequest(f"Start.{field} is out of range") from None
     if value < 0:
         raise InvalidRequest(f"Start.{field} must not be negative")
     return value or None
@@ -111,6 +118,7 @@ def function(record: FunctionRecord, *, with_source: bool = True) -> pb.Function
         valves_schema_json=_dumps(record.valves_schema),
         user_valves_schema_json=_dumps(record.user_valves_schema),
         actions=[pb.SubAction(id=a.id, name=a.name, icon_url=a.icon_url or "") for a in record.actions],
+        declares_actions=record.declares_actions,
         priority=record.priority,
         profile=record.profile,
         is_active=record.is_active,
@@ -177,9 +185,9 @@ def inbound(message: pb.InvokeRequest) -> domain.Inbound:
         if not reply.call_id:
             raise ProtocolError("CallReply.call_id is required", invalid_argument=True)
         try:
-            value = orjson.loads(reply.value_json) if reply.value_json else None
-        except orjson.JSONDecodeError as exc:
-            raise ProtocolError(f"CallReply.value_json is not valid UTF-8 JSON: {exc}", invalid_argument=True) from None
+            value = _json(reply.value_json, "CallReply.value_json", None)
+        except InvalidRequest as exc:
+            raise ProtocolError(str(exc), invalid_argument=True) from None
         return domain.CallReply(reply.call_id, value)
     if kind == "cancel":
         return domain.CancelRequest(message.cancel.reason[:MAX_CANCEL_REASON_CHARS])
@@ -250,6 +258,7 @@ def function_from_proto(message: pb.Function) -> FunctionRecord:
         valves_schema=_loads_or_none(message.valves_schema_json),
         user_valves_schema=_loads_or_none(message.user_valves_schema_json),
         actions=tuple(SubAction(a.id, a.name, a.icon_url or None) for a in message.actions),
+        declares_actions=message.declares_actions,
         priority=message.priority,
         is_active=message.is_active,
         is_global=message.is_global,

@@ -6,6 +6,7 @@ description: does what body["do"] says; used by the outcome tests
 import asyncio
 import os
 import signal
+import struct
 import sys
 import time
 
@@ -70,6 +71,24 @@ class Action:
             time.sleep(3600)
         if do == "system_exit":
             sys.exit(5)
+        if do == "forged_deep_event":
+            payload = b'{"op":"event","type":"x","data":' + b"[" * 300 + b"]" * 300 + b"}"
+            os.write(4, struct.pack(">I", len(payload)) + payload)
+            time.sleep(3600)
+        if do == "forged_unknown_op":
+            payload = b'{"op":"ready"}'
+            os.write(4, struct.pack(">I", len(payload)) + payload)
+            time.sleep(3600)
+        if do == "long_error":
+            raise RuntimeError("e" * 100_000)
+        if do == "long_event_type":
+            await __event_emitter__({"type": "t" * 300})
+        if do == "background_thread":
+            asyncio.get_running_loop().run_in_executor(None, time.sleep, 3600)
+            return "quick"
+        if do == "print_paths":
+            print(os.__file__, sys.executable, __file__)
+            return "printed"
         if do == "print_then_return":
             print("hello from the plugin")
             print("to stderr", file=sys.stderr)

@@ -33,8 +33,13 @@ def test_inactive_and_other_kinds_are_left_out() -> None:
 
 def test_sub_actions_expand_in_declared_order() -> None:
     subs = (SubAction("z", "Zed", None), SubAction("a", "Ay", "icon"))
-    buttons = action_buttons([fn("multi", actions=subs, is_global=True, description="d")], "m")
+    buttons = action_buttons([fn("multi", actions=subs, declares_actions=True, is_global=True, description="d")], "m")
     assert [(b.id, b.name, b.icon_url, b.description) for b in buttons] == [
         ("multi.z", "Zed", None, "d"),
         ("multi.a", "Ay", "icon", "d"),
     ]
+
+
+def test_an_empty_actions_attribute_shows_no_button() -> None:
+    functions = [fn("none", declares_actions=True, is_global=True), fn("plain", is_global=True)]
+    assert [b.id for b in action_buttons(functions, "m")] == ["plain"]

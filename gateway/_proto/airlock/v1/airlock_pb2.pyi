@@ -185,6 +185,7 @@ class Function(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     CREATED_AT_MS_FIELD_NUMBER: _builtins.int
     UPDATED_AT_MS_FIELD_NUMBER: _builtins.int
+    DECLARES_ACTIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     """Frontmatter title, else the id."""
@@ -214,6 +215,8 @@ class Function(_message.Message):
     created_at_ms: _builtins.int
     """Unix time in milliseconds."""
     updated_at_ms: _builtins.int
+    declares_actions: _builtins.bool
+    """The class has an `actions` attribute: its entries are the buttons (an empty list: none)."""
     @_builtins.property
     def manifest(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Frontmatter key/value pairs, verbatim strings."""
@@ -247,10 +250,11 @@ class Function(_message.Message):
         source: _builtins.str = ...,
         created_at_ms: _builtins.int = ...,
         updated_at_ms: _builtins.int = ...,
+        declares_actions: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "created_at_ms", b"created_at_ms", "default_valves_json", b"default_valves_json", "description", b"description", "icon_url", b"icon_url", "id", b"id", "is_active", b"is_active", "is_global", b"is_global", "kind", b"kind", "manifest", b"manifest", "model_ids", b"model_ids", "name", b"name", "priority", b"priority", "profile", b"profile", "sha256", b"sha256", "source", b"source", "updated_at_ms", b"updated_at_ms", "user_valves_schema_json", b"user_valves_schema_json", "valves_json", b"valves_json", "valves_schema_json", b"valves_schema_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "created_at_ms", b"created_at_ms", "declares_actions", b"declares_actions", "default_valves_json", b"default_valves_json", "description", b"description", "icon_url", b"icon_url", "id", b"id", "is_active", b"is_active", "is_global", b"is_global", "kind", b"kind", "manifest", b"manifest", "model_ids", b"model_ids", "name", b"name", "priority", b"priority", "profile", b"profile", "sha256", b"sha256", "source", b"source", "updated_at_ms", b"updated_at_ms", "user_valves_schema_json", b"user_valves_schema_json", "valves_json", b"valves_json", "valves_schema_json", b"valves_schema_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
