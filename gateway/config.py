@@ -28,5 +28,4 @@ class GatewayConfig(BaseModel):
     profiles_dir: Path = Field(default_factory=shipped_profiles_dir, description="Directory of *.toml profiles.")
     max_message_bytes: int = Field(default=8 * MIB, ge=64 * 1024, description="Largest gRPC message accepted.")
     max_source_bytes: int = Field(default=1 * MIB, ge=1024, description="Largest function source accepted.")
-    temp_dir: Path | None = Field(default=None, description="Parent of workers' private directories.")
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, description="Grace for running calls on stop.")

@@ -16,6 +16,7 @@ from gateway.errors import AirlockError
 from gateway.profiles import load_profiles
 from gateway.registry.service import Registry
 from gateway.registry.store import StoreError
+from gateway.sandbox.cgroups import CgroupError, Cgroups
 from gateway.sandbox.launcher import Launcher
 from gateway.servicer.registry import RegistryServicer
 from gateway.servicer.runtime import RuntimeServicer
@@ -46,7 +47,15 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.profiles = load_profiles(config.profiles_dir)
-        self.launcher = Launcher(temp_root=config.temp_dir)
+        try:
+            cgroups = Cgroups.detect()
+            cgroups.prepare()
+            swept = cgroups.sweep()
+        except (CgroupError, OSError) as exc:
+            raise AirlockError(f"cgroups: {exc}") from None
+        if swept:
+            log.warning("stale_sandboxes_removed", count=swept)
+        self.launcher = Launcher(cgroups)
         self.server = grpc.aio.server(options=server_options(config))
         try:
             self.port = self.server.add_insecure_port(config.listen)

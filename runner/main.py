@@ -1,8 +1,9 @@
 """Worker entry point (runs in the sandbox).
 
 Order matters: take the channel off stdin/stdout and point stdout at the captured output
-pipe, apply resource limits, say ``ready``, and only then read the job and touch plugin
-code. Later confinement layers (namespaces, Landlock, seccomp) slot in before ``ready``.
+pipe, clear the environment, wait for the gateway's ``confine`` frame (sent once this
+process is in its cgroup), confine (runner.confine.sequence: only PID 2 of the sandbox
+returns), say ``ready``, and only then read the job and touch plugin code.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from runner import failure, inspection, invocation, limits
+from runner import failure, inspection, invocation
 from runner.channel import Channel
+from runner.confine import sequence
 from runner.loader import LoadError, load
 
 
@@ -67,10 +69,18 @@ def main(config: dict[str, Any]) -> NoReturn:
     # The gateway spawns workers with an empty environment, but CPython's C-locale
     # coercion (PEP 538) adds LC_CTYPE back; the plugin gets nothing at all.
     os.environ.clear()
-    limits.apply(config["limits"])
-    workdir = Path.cwd()
-    tempfile.tempdir = str(workdir)
     channel = Channel(channel_in, channel_out, int(config["max_job_bytes"]), int(config["frame_bytes"]))
+    # The gateway sends this only after placing the worker in its cgroup.
+    confinement = channel.receive()
+    if confinement is None or confinement.get("op") != "confine":
+        os._exit(2)
+    try:
+        sequence.confine(confinement, keep_fds=(channel_in, channel_out))
+    except BaseException as exc:  # noqa: BLE001 - any failed step stops the worker, said on stderr
+        print(f"confinement failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)  # noqa: T201
+        os._exit(70)
+    workdir = Path("/tmp")
+    tempfile.tempdir = str(workdir)
     channel.send({"op": "ready"})
     job = channel.receive()
     if job is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,11 +59,17 @@ async def register(client: AirlockClient, name: str, function_id: str | None = N
     return record.id
 
 
-def pid_alive(pid: int) -> bool:
-    """True while a process with this pid exists (zombies included)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != b"Z"
+def sandbox_alive(pid_namespace: str) -> bool:
+    """True while any process of the host is in this pid namespace ("pid:[inode]").
+
+    A sandbox reports its namespace from inside; the test looks for it from outside, in the
+    kernel's own process table, so nothing the sandbox says can fake the answer.
+    """
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == pid_namespace:
+                    return True
+            except OSError:
+                continue  # exited meanwhile
+    return False

@@ -45,8 +45,8 @@ from runner.wire import CALL_DISCONNECTED_VALUE, CALL_TIMEOUT_VALUE
 
 log = structlog.get_logger("airlock.invocation")
 
-#: How often usage is sampled for workers that might die without a result frame.
-_SAMPLE_SECONDS = 0.1
+#: How often the sandbox's CPU time is compared with the profile's limit.
+_CPU_CHECK_SECONDS = 0.1
 #: How long a worker that closed its channel gets to exit before it counts as hung.
 _EXIT_GRACE_SECONDS = 0.5
 
@@ -133,7 +133,7 @@ class Invocation:
                     tg.start_soon(self._pump_host, worker)
                     tg.start_soon(self._watch_clock)
                     tg.start_soon(self._drain_output, worker)
-                    tg.start_soon(self._sample, worker)
+                    tg.start_soon(self._watch_cpu, worker)
         except (OSError, anyio.BrokenResourceError, StartFailed) as exc:
             if self._ending is None:
                 self._ending = Ending(Outcome.CRASHED, f"the worker failed to start: {exc}", "WorkerCrashed")
@@ -146,15 +146,15 @@ class Invocation:
         return self._result(self._ending, worker, wall_ms)
 
     def _result(self, ending: Ending, worker: Worker | None, wall_ms: int) -> Result:
-        sample = worker.last_sample if worker else None
-        cpu_ms = sample.cpu_ms if sample else 0
-        if ending.outcome is Outcome.CPU_LIMIT:
-            # The kernel signals RLIMIT_CPU only once the CPU time reached it: a measured
-            # lower bound, tighter than the last /proc sample of a worker that died on its own.
-            cpu_ms = max(cpu_ms, self.profile.cpu_seconds * 1000)
-        usage = Usage(wall_ms, cpu_ms, sample.peak_memory_bytes if sample else 0)
+        counted = worker.counters if worker else None
+        if counted is not None and ending.outcome is Outcome.CRASHED and counted.oom_kills:
+            # The kernel's OOM killer ended it: that is the memory limit, not a crash.
+            ending = Ending(
+                Outcome.MEMORY_LIMIT, f"memory limit of {self.profile.memory_mib} MiB exceeded", "MemoryLimit"
+            )
+        usage = Usage(wall_ms, counted.cpu_ms, counted.peak_memory_bytes) if counted else Usage(wall_ms)
         output = bytes(worker.output) if worker else b""
-        hidden = scrub.host_paths(worker.workdir if worker else None)
+        hidden = scrub.host_paths()
         return Result(
             outcome=ending.outcome,
             usage=usage,
@@ -179,7 +179,6 @@ class Invocation:
                 elif isinstance(frame, CallAbandonedFrame):
                     self._abandon(frame.call_id)
                 elif isinstance(frame, ResultFrame):
-                    worker.sample()
                     self._finish(verdict.from_result(frame, orjson.dumps(frame.value)))
                     return
                 else:
@@ -190,7 +189,7 @@ class Invocation:
             self._finish(Ending(Outcome.CRASHED, f"the worker broke the protocol: {exc}", "ProtocolViolation"))
         except WorkerGone:
             returncode = await worker.wait_exit(_EXIT_GRACE_SECONDS)
-            self._finish(verdict.from_exit(returncode, worker.last_sample, self.profile))
+            self._finish(verdict.from_exit(returncode, worker.cgroup.counters(), self.profile))
 
     def _next_seq(self) -> int:
         if self._seq >= self.profile.max_events:
@@ -254,10 +253,13 @@ class Invocation:
         except OutputExceeded as exc:
             self._finish(Ending(Outcome.OUTPUT_LIMIT, str(exc), "OutputLimit"))
 
-    async def _sample(self, worker: Worker) -> None:
-        while True:
-            worker.sample()
-            await anyio.sleep(_SAMPLE_SECONDS)
+    async def _watch_cpu(self, worker: Worker) -> None:
+        # RLIMIT_CPU bounds each process; the cgroup's count covers all of them together
+        # (threads and forks included).
+        limit_ms = self.profile.cpu_seconds * 1000
+        while worker.cpu_ms() < limit_ms:  # noqa: ASYNC110 - polling a kernel counter
+            await anyio.sleep(_CPU_CHECK_SECONDS)
+        self._finish(Ending(Outcome.CPU_LIMIT, f"CPU time limit of {self.profile.cpu_seconds} s exceeded", "CpuLimit"))
 
     async def _watch_clock(self) -> None:
         assert self._clock is not None

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import sys
 import sysconfig
-from pathlib import Path
 
 from runner import boot
 
 
-def host_paths(workdir: Path | None) -> list[tuple[str, str]]:
+def host_paths() -> list[tuple[str, str]]:
     """(path, replacement) pairs, longest first so nested paths are replaced whole."""
     runtime = {*boot.runtime_path(), sysconfig.get_paths()["stdlib"], sys.prefix, sys.base_prefix}
     pairs = [(p, "<runtime>") for p in runtime if p and p != "/"]
-    if workdir is not None:
-        pairs.append((str(workdir), "<workdir>"))
     return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 KIB = 1024
 MIB = 1024 * KIB
+Namespace = Literal["user", "mount", "pid", "net", "ipc", "uts", "cgroup"]
+ALL_NAMESPACES: tuple[Namespace, ...] = ("user", "mount", "pid", "net", "ipc", "uts", "cgroup")
+#: The confinement is built on these; a profile cannot turn them off.
+REQUIRED_NAMESPACES = frozenset({"user", "mount", "pid"})
 
 
 class Profile(BaseModel):
@@ -34,9 +38,18 @@ class Profile(BaseModel):
         description="Absolute wall-clock ceiling of an invocation, waits for the host included.",
     )
     cpu_seconds: int = Field(default=5, ge=1, le=3_600, description="CPU time (RLIMIT_CPU soft; hard is one more).")
-    address_space_mib: int = Field(
-        default=1024, ge=64, le=1_048_576, description="Virtual address space (RLIMIT_AS), in MiB."
+    memory_mib: int = Field(
+        default=256, ge=16, le=1_048_576, description="Memory of the whole sandbox (cgroup, no swap), in MiB."
     )
+    address_space_mib: int = Field(
+        default=4096,
+        ge=64,
+        le=1_048_576,
+        description="Virtual address space per process (RLIMIT_AS), in MiB; generous, the cgroup is the real limit.",
+    )
+    pids: int = Field(default=64, ge=4, le=65_536, description="Processes and threads in the sandbox (pids cgroup).")
+    tmp_size_mib: int = Field(default=32, ge=1, le=65_536, description="Size of the sandbox's private /tmp, in MiB.")
+    tmp_inodes: int = Field(default=4096, ge=16, le=10_000_000, description="Files and directories /tmp may hold.")
     open_files: int = Field(default=64, ge=16, le=65_536, description="Open file descriptors (RLIMIT_NOFILE).")
     file_size_mib: int = Field(default=16, ge=0, le=1_048_576, description="Largest file a worker may write, in MiB.")
     output_bytes: int = Field(
@@ -50,6 +63,24 @@ class Profile(BaseModel):
         default=64 * KIB, ge=0, description="Bytes of printed output returned in Result.output."
     )
     max_events: int = Field(default=10_000, ge=1, description="Events plus calls one invocation may send.")
+    max_events_per_second: int = Field(
+        default=2_000, ge=1, description="Sustained rate of events plus calls (a one-second burst is allowed)."
+    )
+    namespaces: tuple[Namespace, ...] = Field(
+        default=ALL_NAMESPACES, description="Namespaces the sandbox gets; user, mount and pid are always required."
+    )
+    readonly_paths: tuple[str, ...] = Field(
+        default=(), description="Extra host paths visible read-only (the Python runtime is always visible)."
+    )
+    seccomp: Literal["deny-list", "allow-list"] = Field(
+        default="deny-list", description="Seccomp policy: refuse dangerous syscalls, or allow only what Python needs."
+    )
+    seccomp_extra_denied: tuple[str, ...] = Field(default=(), description="More syscalls to refuse with EPERM.")
+    landlock: Literal["required", "best-effort"] = Field(
+        default="required", description="Whether a host without Landlock may run this profile (without it)."
+    )
+    network: Literal["none"] = Field(default="none", description="Network access: none (an empty network namespace).")
+    hostname: str = Field(default="airlock", pattern=r"^[a-z0-9-]{1,63}$", description="Hostname in the sandbox.")
     call_timeout_seconds: float = Field(
         default=300.0, gt=0, le=86_400, description="Default wait for the host's answer to an __event_call__."
     )
@@ -60,6 +91,32 @@ class Profile(BaseModel):
         default=30.0, gt=0, le=600, description="Wall clock for loading a source at registration."
     )
     max_concurrent: int = Field(default=16, ge=1, le=4_096, description="Workers of this profile at once.")
+
+    @field_validator("namespaces")
+    @classmethod
+    def _required_namespaces(cls, value: tuple[Namespace, ...]) -> tuple[Namespace, ...]:
+        missing = REQUIRED_NAMESPACES - set(value)
+        if missing:
+            raise ValueError(f"the user, mount and pid namespaces are required (missing: {', '.join(sorted(missing))})")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("readonly_paths")
+    @classmethod
+    def _absolute_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            if not path.startswith("/") or "/../" in f"{path}/" or path == "/":
+                raise ValueError(f"read-only paths must be absolute, normalised and not '/': {path!r}")
+        return value
+
+    @field_validator("seccomp_extra_denied")
+    @classmethod
+    def _known_syscalls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import pyseccomp  # noqa: PLC0415 - only profiles that name syscalls need libseccomp here
+
+        for name in value:
+            if pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name) < 0:
+                raise ValueError(f"unknown syscall {name!r}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Profile:

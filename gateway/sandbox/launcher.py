@@ -1,16 +1,17 @@
-"""Hands out workers per profile, bounded by each profile's ``max_concurrent``."""
+"""Hands out confined workers per profile, bounded by each profile's ``max_concurrent``."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Literal
 
 import anyio
 
 from gateway.profiles import Profile
+from gateway.sandbox.cgroups import Cgroups
+from gateway.sandbox.confinement import UidAllocator
 from gateway.sandbox.worker import Worker
 
 Pool = Literal["invoke", "inspect"]
@@ -19,9 +20,10 @@ Pool = Literal["invoke", "inspect"]
 class Launcher:
     """Starts workers; one capacity limiter per profile."""
 
-    def __init__(self, *, python: str | None = None, temp_root: Path | None = None) -> None:
+    def __init__(self, cgroups: Cgroups, *, python: str | None = None) -> None:
         self.python = python or sys.executable
-        self.temp_root = temp_root
+        self.cgroups = cgroups
+        self._uids = UidAllocator()
         self._limiters: dict[tuple[str, Pool], anyio.CapacityLimiter] = {}
 
     def _limiter(self, profile: Profile, pool: Pool) -> anyio.CapacityLimiter:
@@ -39,7 +41,7 @@ class Launcher:
         must not make ``PutFunction`` time out.
         """
         async with self._limiter(profile, pool):
-            worker = await Worker.start(profile, python=self.python, temp_root=self.temp_root)
+            worker = await Worker.start(profile, python=self.python, cgroups=self.cgroups, uid=self._uids.next())
             try:
                 yield worker
             finally:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from gateway.invocation.domain import Outcome
 from gateway.profiles import Profile
+from gateway.sandbox.cgroups import Counters
 from gateway.sandbox.frames import ResultFrame
-from gateway.sandbox.usage import Sample
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,15 @@ def from_result(frame: ResultFrame, value_json: bytes) -> Ending:
     return Ending(Outcome.FUNCTION_ERROR, frame.error, frame.error_type, traceback=frame.traceback)
 
 
-def from_exit(returncode: int | None, sample: Sample | None, profile: Profile) -> Ending:
-    """The ending of a worker that stopped without sending a result."""
+def from_exit(returncode: int | None, counted: Counters | None, profile: Profile) -> Ending:
+    """The ending of a worker that stopped without sending a result (kernel counters first)."""
+    if counted is not None and counted.oom_kills:
+        return Ending(Outcome.MEMORY_LIMIT, f"memory limit of {profile.memory_mib} MiB exceeded", "MemoryLimit")
     if returncode is None:
         return Ending(Outcome.CRASHED, "the worker closed its channel without returning a result", "WorkerCrashed")
     if returncode < 0:
         signum = -returncode
-        cpu_exhausted = sample is not None and sample.cpu_ms >= profile.cpu_seconds * 1000
+        cpu_exhausted = counted is not None and counted.cpu_ms >= profile.cpu_seconds * 1000
         if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu_exhausted):
             return Ending(Outcome.CPU_LIMIT, f"CPU time limit of {profile.cpu_seconds} s exceeded", "CpuLimit")
         name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)

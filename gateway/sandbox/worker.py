@@ -1,36 +1,42 @@
-"""One worker process, seen from the gateway: spawn, handshake, frames, output, kill.
+"""One worker process, seen from the gateway: spawn, confine, frames, output, kill.
 
 The gateway spawns workers with ``anyio.open_process`` (never ``fork``: grpcio is not
-fork-safe), an empty environment, a private temporary working directory and a session of
-their own, so that one ``killpg`` ends the worker and anything it started.
+fork-safe) with an empty environment and a session of their own, places each in a cgroup
+of its own before it does anything else, then sends the ``confine`` frame; the worker
+answers ``ready`` once it is fully confined. At the end the whole cgroup is killed, checked
+empty and removed, and the kernel's counters become the invocation's usage.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import tempfile
-from pathlib import Path
+import uuid
 from subprocess import PIPE
 from typing import Any
 
 import anyio
 import orjson
+import structlog
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 from pydantic import ValidationError
 
 from gateway.profiles import Profile
-from gateway.sandbox import usage
+from gateway.sandbox.cgroups import MIB, Cgroups, Counters, InvocationCgroup, Limits
+from gateway.sandbox.confinement import confine_frame
 from gateway.sandbox.frames import FRAME, Frame, ReadyFrame
 from runner import boot, wire
+
+log = structlog.get_logger("airlock.worker")
 
 #: Jobs carry the source and the request; the gRPC layer bounds both well below this.
 MAX_JOB_BYTES = 64 * 1024 * 1024
 #: How much of a worker's output a start failure quotes (an operator's first clue).
 _START_TAIL_BYTES = 600
+#: How long the worker gets to reap the sandbox's PID 1 and exit after the sandbox is killed.
+_REAP_GRACE_SECONDS = 1.0
 #: After a kill, how long the gateway keeps reading output the worker printed before it died.
 _OUTPUT_GRACE_SECONDS = 1.0
 
@@ -42,7 +48,7 @@ class StartFailed(Exception):
 def _start_failure(exc: Exception, worker: Worker) -> str:
     if isinstance(exc, TimeoutError):
         reason = f"it did not report ready within {worker.profile.start_timeout_seconds:g} s"
-    elif isinstance(exc, WorkerGone):
+    elif isinstance(exc, WorkerGone | anyio.BrokenResourceError | ProcessLookupError):
         reason = f"it exited with status {worker.process.returncode} before it was ready"
     else:
         reason = str(exc)
@@ -63,29 +69,20 @@ class ProtocolViolation(Exception):
 
 
 def runner_config(profile: Profile) -> dict[str, Any]:
-    """The configuration a worker applies before it reads its job."""
-    return {
-        "path": boot.runtime_path(),
-        "max_job_bytes": MAX_JOB_BYTES,
-        "frame_bytes": profile.frame_bytes,
-        "limits": {
-            "address_space_mib": profile.address_space_mib,
-            "open_files": profile.open_files,
-            "file_size_mib": profile.file_size_mib,
-            "cpu_seconds": profile.cpu_seconds,
-        },
-    }
+    """The worker's command-line configuration (its import path and frame sizes)."""
+    return {"path": boot.runtime_path(), "max_job_bytes": MAX_JOB_BYTES, "frame_bytes": profile.frame_bytes}
 
 
 class Worker:
-    """A started worker process and its channel."""
+    """A started, confined worker process, its cgroup and its channel."""
 
-    def __init__(self, process: Process, workdir: Path, profile: Profile) -> None:
+    def __init__(self, process: Process, cgroup: InvocationCgroup, profile: Profile) -> None:
         self.process = process
         self.pid = process.pid
-        self.workdir = workdir
+        self.cgroup = cgroup
         self.profile = profile
-        self.last_sample: usage.Sample | None = None
+        #: The kernel's counters, read once the worker is dead (see close()).
+        self.counters: Counters | None = None
         self.output = bytearray()
         self.output_bytes = 0
         self._frames = BufferedByteReceiveStream(process.stdout)  # type: ignore[arg-type]
@@ -94,29 +91,35 @@ class Worker:
         self._closed = False
 
     @classmethod
-    async def start(cls, profile: Profile, *, python: str, temp_root: Path | None) -> Worker:
-        """Spawn a worker and wait (at most ``start_timeout_seconds``) for it to be ready."""
-        workdir = Path(tempfile.mkdtemp(prefix="airlock-", dir=temp_root))
+    async def start(cls, profile: Profile, *, python: str, cgroups: Cgroups, uid: int) -> Worker:
+        """Spawn a worker, place it in a new cgroup, confine it, wait until it is ready."""
+        limits = Limits(memory_bytes=profile.memory_mib * MIB, pids=profile.pids)
+        cgroup = await anyio.to_thread.run_sync(cgroups.create, uuid.uuid4().hex, limits)
         try:
             process = await anyio.open_process(
                 boot.command(runner_config(profile), python),
                 stdin=PIPE,
                 stdout=PIPE,
                 stderr=PIPE,
-                cwd=workdir,
+                cwd="/",
                 env={},
                 start_new_session=True,
             )
         except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
+            cgroup.remove()
             raise
-        worker = cls(process, workdir, profile)
+        worker = cls(process, cgroup, profile)
         try:
+            # The worker blocks reading this frame, so it is in its cgroup before it forks,
+            # unshares or runs anything of the plugin's.
+            cgroup.place(process.pid)
+            await worker.send(confine_frame(profile, uid))
             with anyio.fail_after(profile.start_timeout_seconds):
                 first = await worker.receive()
             if not isinstance(first, ReadyFrame):
                 raise ProtocolViolation(f"expected 'ready' first, got {first.op!r}")
-        except (TimeoutError, WorkerGone, OutputExceeded, ProtocolViolation) as exc:
+        except (TimeoutError, WorkerGone, OutputExceeded, ProtocolViolation, anyio.BrokenResourceError, OSError) as exc:
+            # OSError: placing a worker that already died (ESRCH).
             with anyio.CancelScope(shield=True):
                 await worker.close()
             raise StartFailed(_start_failure(exc, worker)) from None
@@ -181,12 +184,9 @@ class Worker:
             if enforce and self.output_bytes > self.profile.stdio_bytes:
                 raise OutputExceeded(f"the plugin printed more than stdio_bytes={self.profile.stdio_bytes}")
 
-    def sample(self) -> None:
-        """Record the worker's CPU and peak memory while it is still alive."""
-        if self.process.returncode is None:
-            reading = usage.sample(self.pid)
-            if reading is not None:
-                self.last_sample = reading
+    def cpu_ms(self) -> int:
+        """CPU time of everything in the sandbox so far (the kernel's count)."""
+        return self.cgroup.counters().cpu_ms
 
     async def wait_exit(self, grace_seconds: float) -> int | None:
         """The exit status if the worker ends within ``grace_seconds``, else None."""
@@ -195,23 +195,28 @@ class Worker:
         return None
 
     async def close(self) -> None:
-        """Sample usage, kill the worker's whole session, reap it, remove its directory."""
+        """Kill everything in the cgroup, reap the worker, read usage, remove the cgroup."""
         if self._closed:
             return
         self._closed = True
-        self.sample()
-        # The worker leads its own session, so it cannot leave its process group; killpg
-        # also takes whatever it forked that stayed in the group. The direct kill is a
-        # second lock on the same door in case the group is already gone.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)
-        if self.process.returncode is None:
+        # Everything but the worker first: it reaps the sandbox's PID 1 (whose death ends
+        # the rest of the sandbox) and then exits by itself.
+        await anyio.to_thread.run_sync(self.cgroup.kill, self.pid)
+        if await self.wait_exit(_REAP_GRACE_SECONDS) is None:
+            # The worker leads its own session: killpg and a direct kill end it (and anything
+            # that somehow left the cgroup) when it does not exit in time.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
-        await self.process.wait()
+            await self.process.wait()
         with anyio.move_on_after(_OUTPUT_GRACE_SECONDS):
             await self.drain_output(enforce=False)
         await self.process.aclose()
-        # rmtree is fd-based on Linux (avoids_symlink_attacks): a symlink the worker planted
-        # in its directory is removed, never followed.
-        await anyio.to_thread.run_sync(shutil.rmtree, self.workdir, True)
+        self.counters = self.cgroup.counters()
+        if not self.cgroup.empty():
+            await anyio.to_thread.run_sync(self.cgroup.kill)
+        if self.cgroup.empty():
+            self.cgroup.remove()
+        else:
+            log.error("cgroup_not_empty", cgroup=str(next(iter(self.cgroup.dirs.values()))))

@@ -8,16 +8,15 @@ import anyio
 import pytest
 
 from gateway.client import AirlockClient, Event, Outcome
-from tests.helpers import Drained, drain, pid_alive, register
+from tests.helpers import Drained, drain, register, sandbox_alive
 
 pytestmark = pytest.mark.anyio
 
 
-async def misbehave(client: AirlockClient, do: str, **kw: Any) -> tuple[int, Drained]:
+async def misbehave(client: AirlockClient, do: str, **kw: Any) -> tuple[str, Drained]:
     await register(client, "misbehave", profile="fast")
     drained = await drain(client, "misbehave", body={"do": do}, **kw)
-    pid = drained.events[0].data["pid"]
-    return pid, drained
+    return drained.events[0].data["sandbox"], drained
 
 
 async def test_plugin_exception_is_function_error_with_its_own_traceback(client: AirlockClient) -> None:
@@ -36,27 +35,27 @@ async def test_plugin_exception_is_function_error_with_its_own_traceback(client:
 
 
 async def test_timeout(client: AirlockClient) -> None:
-    pid, drained = await misbehave(client, "sleep", timeout=0.5)
+    sandbox, drained = await misbehave(client, "sleep", timeout=0.5)
     assert drained.result.outcome is Outcome.TIMEOUT
     assert "timeout of 0.5 s" in drained.result.error
-    assert not pid_alive(pid)
+    assert not sandbox_alive(sandbox)
 
 
 async def test_timeout_defaults_to_the_profile(client: AirlockClient) -> None:
-    pid, drained = await misbehave(client, "block")
+    sandbox, drained = await misbehave(client, "block")
     assert drained.started.timeout == 3
     assert drained.result.outcome is Outcome.TIMEOUT
     assert drained.result.usage.wall_ms >= 3000
-    assert not pid_alive(pid)
+    assert not sandbox_alive(sandbox)
 
 
 @pytest.mark.parametrize("do", ["spin", "spin_ignoring_sigxcpu"])
 async def test_cpu_limit(client: AirlockClient, do: str) -> None:
-    pid, drained = await misbehave(client, do)
+    sandbox, drained = await misbehave(client, do)
     result = drained.result
     assert result.outcome is Outcome.CPU_LIMIT, result
     assert result.usage.cpu_ms >= 900
-    assert not pid_alive(pid)
+    assert not sandbox_alive(sandbox)
 
 
 async def test_memory_limit(client: AirlockClient) -> None:
@@ -81,9 +80,9 @@ async def test_worker_signal_is_crashed(client: AirlockClient) -> None:
 
 
 async def test_worker_that_closes_its_channel_is_crashed_and_killed(client: AirlockClient) -> None:
-    pid, drained = await misbehave(client, "close_channel")
+    sandbox, drained = await misbehave(client, "close_channel")
     assert drained.result.outcome is Outcome.CRASHED
-    assert not pid_alive(pid)
+    assert not sandbox_alive(sandbox)
 
 
 async def test_system_exit_is_a_function_error(client: AirlockClient) -> None:
@@ -119,12 +118,12 @@ async def test_malformed_event_raises_inside_the_plugin(client: AirlockClient) -
     ],
 )
 async def test_output_limits(client: AirlockClient, do: str, message: str) -> None:
-    pid, drained = await misbehave(client, do)
+    sandbox, drained = await misbehave(client, do)
     result = drained.result
     assert result.outcome is Outcome.OUTPUT_LIMIT, result
     assert message in result.error
     assert len(result.output) <= 1024
-    assert not pid_alive(pid)
+    assert not sandbox_alive(sandbox)
 
 
 async def test_usage_is_measured(client: AirlockClient) -> None:
@@ -140,29 +139,29 @@ async def test_cancel_kills_the_worker_and_reports_cancelled(client: AirlockClie
     async with client.invoke("misbehave", body={"do": "block"}) as invocation:
         async for message in invocation:
             if isinstance(message, Event) and message.type == "pid":
-                pid = message.data["pid"]
-                assert pid_alive(pid)
+                sandbox = message.data["sandbox"]
+                assert sandbox_alive(sandbox)
                 await invocation.cancel("user pressed stop")
     result = invocation.result
     assert result is not None
     assert result.outcome is Outcome.CANCELLED
     assert result.error == "user pressed stop"
-    assert not pid_alive(pid)
+    assert not sandbox_alive(sandbox)
 
 
 async def test_client_going_away_kills_the_worker_and_its_children(client: AirlockClient) -> None:
     await register(client, "misbehave", profile="fast")
-    pids: list[int] = []
+    sandbox = ""
     async with client.invoke("misbehave", body={"do": "fork_and_sleep"}) as invocation:
         async for message in invocation:
-            if isinstance(message, Event):
-                pids.append(message.data["pid"])
-            if len(pids) == 2:
+            if isinstance(message, Event) and message.type == "pid":
+                sandbox = message.data["sandbox"]
+            if isinstance(message, Event) and message.type == "child":
                 # The worker sleeps and its forked child sleeps: both alive until we leave.
-                assert all(pid_alive(p) for p in pids)
+                assert sandbox_alive(sandbox)
                 break
     with anyio.fail_after(5):
-        while any(pid_alive(p) for p in pids):  # noqa: ASYNC110 - polling the kernel's process table
+        while sandbox_alive(sandbox):  # noqa: ASYNC110 - polling the kernel's process table
             await anyio.sleep(0.02)
 
 

@@ -18,7 +18,9 @@ class Unserialisable:
 class Action:
     async def action(self, body, __event_emitter__):
         do = body.get("do")
-        await __event_emitter__({"type": "pid", "data": {"pid": os.getpid()}})
+        await __event_emitter__(
+            {"type": "pid", "data": {"pid": os.getpid(), "sandbox": os.readlink("/proc/self/ns/pid")}}
+        )
         if do == "sleep":
             await asyncio.sleep(3600)
         if do == "block":

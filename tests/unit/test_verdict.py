@@ -7,19 +7,21 @@ import signal
 from gateway.invocation.domain import Outcome
 from gateway.profiles import Profile
 from gateway.sandbox import verdict
+from gateway.sandbox.cgroups import Counters
 from gateway.sandbox.frames import ResultFrame
-from gateway.sandbox.usage import Sample
 
 PROFILE = Profile(name="p", cpu_seconds=2)
 
 
 def test_exit_statuses() -> None:
     assert verdict.from_exit(-signal.SIGXCPU, None, PROFILE).outcome is Outcome.CPU_LIMIT
-    assert verdict.from_exit(-signal.SIGKILL, Sample(2500, 0), PROFILE).outcome is Outcome.CPU_LIMIT
-    killed = verdict.from_exit(-signal.SIGKILL, Sample(100, 0), PROFILE)
+    assert verdict.from_exit(-signal.SIGKILL, Counters(2500, 0, 0), PROFILE).outcome is Outcome.CPU_LIMIT
+    killed = verdict.from_exit(-signal.SIGKILL, Counters(100, 0, 0), PROFILE)
     assert (killed.outcome, killed.error) == (Outcome.CRASHED, "the worker was killed by signal SIGKILL")
     assert verdict.from_exit(1, None, PROFILE).error == "the worker exited with status 1 before returning a result"
     assert verdict.from_exit(None, None, PROFILE).outcome is Outcome.CRASHED
+    oom = verdict.from_exit(-signal.SIGKILL, Counters(10, 300 << 20, 1), PROFILE)
+    assert (oom.outcome, oom.error) == (Outcome.MEMORY_LIMIT, "memory limit of 256 MiB exceeded")
 
 
 def test_result_frames() -> None:

@@ -1,0 +1,264 @@
+"""Per-invocation cgroups: memory (no swap), pids and CPU accounting; kill, verify, remove.
+
+The gateway creates one cgroup per invocation below its own cgroup, places the worker in
+it before the worker confines itself, reads the kernel's counters for the verdict and the
+usage, kills everything in it at the end, checks it is empty and removes it. Two layouts:
+
+* cgroup v2 with a delegated subtree (the gateway's cgroup has memory, pids and cpu
+  available): ``<own>/airlock-<gateway>/<invocation>``, killed with ``cgroup.kill``;
+* cgroup v1 (memory, pids, cpuacct and freezer hierarchies): the same relative path in each
+  hierarchy, killed by freezing, SIGKILLing every task and thawing, so nothing can fork
+  while it is being killed.
+
+The sandbox cannot write any of these files: it has its own cgroup namespace, no /sys, and
+a uid that owns none of them. Directories are named after the gateway's pid and start time
+so that a restarted gateway removes what a crashed one left behind without touching the
+cgroups of another gateway that is still running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1024 * 1024
+_KILL_ROUNDS = 200
+
+
+class CgroupError(Exception):
+    """The host's cgroups cannot be used as Airlock needs them."""
+
+
+@dataclass(frozen=True)
+class Counters:
+    """What the kernel counted for one cgroup."""
+
+    cpu_ms: int
+    peak_memory_bytes: int
+    oom_kills: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits one invocation's cgroup enforces."""
+
+    memory_bytes: int
+    pids: int
+
+
+def _own_paths() -> dict[str, str]:
+    """Controller (or "" for v2) → this process's cgroup path, from /proc/self/cgroup."""
+    paths: dict[str, str] = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            paths[controller] = path
+    return paths
+
+
+def _mounts() -> dict[str, Path]:
+    """Controller (or "" for v2) → mount point, from /proc/self/mountinfo."""
+    mounts: dict[str, Path] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        before, after = line.split(" - ", 1)
+        fstype, _, options = after.split(" ", 2)
+        mount_point = Path(before.split(" ")[4])
+        if fstype == "cgroup2":
+            mounts.setdefault("", mount_point)
+        elif fstype == "cgroup":
+            for option in options.split(","):
+                if option in ("memory", "pids", "cpu", "cpuacct", "freezer"):
+                    mounts.setdefault(option, mount_point)
+    return mounts
+
+
+def _start_time(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return stat[stat.rindex(b")") + 2 :].split()[19].decode()
+
+
+def _alive(name: str) -> bool:
+    """Whether the gateway a directory is named after (gw-<pid>-<start time>) still runs."""
+    try:
+        _, pid, started = name.split("-", 2)
+        return _start_time(int(pid)) == started
+    except (ValueError, OSError):
+        return False
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+class Cgroups:
+    """Where and how this gateway creates invocation cgroups (v1 or v2)."""
+
+    V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
+
+    def __init__(self, version: int, roots: dict[str, Path]) -> None:
+        self.version = version
+        #: v1: controller → the gateway's base directory in that hierarchy; v2: {"": base}.
+        self.roots = roots
+
+    @classmethod
+    def detect(cls) -> Cgroups:
+        """Find a usable layout, v2 first; CgroupError says what is missing."""
+        mounts, own = _mounts(), _own_paths()
+        name = f"gw-{os.getpid()}-{_start_time(os.getpid())}"
+        if "" in mounts and "" in own:
+            v2 = mounts[""] / own[""].lstrip("/")
+            available = set((v2 / "cgroup.controllers").read_text().split()) if v2.exists() else set()
+            if {"memory", "pids", "cpu"} <= available and os.access(v2, os.W_OK):
+                return cls(2, {"": v2 / "airlock" / name})
+        missing = [c for c in cls.V1_CONTROLLERS if c not in mounts or c not in own]
+        if missing:
+            raise CgroupError(
+                "no cgroup v2 subtree with memory, pids and cpu delegated, and no cgroup v1 "
+                f"hierarchy for {', '.join(missing)}"
+            )
+        roots = {c: mounts[c] / own[c].lstrip("/") / "airlock" / name for c in cls.V1_CONTROLLERS}
+        for root in roots.values():
+            if not os.access(root.parent.parent, os.W_OK):
+                raise CgroupError(f"{root.parent.parent} is not writable by the gateway")
+        return cls(1, roots)
+
+    def prepare(self) -> None:
+        """Create this gateway's base directories and enable v2 controllers below them."""
+        for root in self.roots.values():
+            root.mkdir(parents=True, exist_ok=True)
+        if self.version == 2:
+            base = self.roots[""]
+            own = base.parent.parent
+            # "No internal processes": a v2 cgroup that hands controllers to children may
+            # not hold processes itself, so the gateway moves into a leaf of its own first.
+            if (own / "cgroup.procs").read_text().split():
+                leaf = own / "gateway"
+                leaf.mkdir(exist_ok=True)
+                _write(leaf / "cgroup.procs", str(os.getpid()))
+            for directory in (own, base.parent, base):
+                _write(directory / "cgroup.subtree_control", "+memory +pids +cpu")
+
+    def sweep(self) -> int:
+        """Kill and remove what gateways that no longer run left behind; returns the count."""
+        removed = 0
+        parents = {root.parent for root in self.roots.values()}
+        for parent in parents:
+            if not parent.is_dir():
+                continue
+            for stale in parent.iterdir():
+                if not stale.is_dir() or _alive(stale.name):
+                    continue
+                for invocation in [p for p in stale.iterdir() if p.is_dir()]:
+                    self._kill_dir(invocation)
+                    invocation.rmdir()
+                    removed += 1
+                stale.rmdir()
+        return removed
+
+    def create(self, name: str, limits: Limits) -> InvocationCgroup:
+        """Create an invocation's cgroup with its limits."""
+        group = InvocationCgroup(self, name)
+        group.create(limits)
+        return group
+
+    def _kill_dir(self, directory: Path, spare: int | None = None) -> None:
+        for _ in range(_KILL_ROUNDS):
+            pids = [int(p) for p in (directory / "cgroup.procs").read_text().split() if int(p) != spare]
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.001)
+
+
+class InvocationCgroup:
+    """One invocation's cgroup (one directory per v1 hierarchy, or one v2 directory)."""
+
+    def __init__(self, layout: Cgroups, name: str) -> None:
+        self.layout = layout
+        self.dirs = {controller: root / name for controller, root in layout.roots.items()}
+
+    def _dir(self, controller: str) -> Path:
+        return self.dirs["" if self.layout.version == 2 else controller]
+
+    def create(self, limits: Limits) -> None:
+        """Make the directories and write the limits (swap is never allowed)."""
+        for directory in self.dirs.values():
+            directory.mkdir()
+        memory, pids = self._dir("memory"), self._dir("pids")
+        if self.layout.version == 2:
+            _write(memory / "memory.max", str(limits.memory_bytes))
+            _write(memory / "memory.swap.max", "0")
+            _write(pids / "pids.max", str(limits.pids))
+            return
+        _write(memory / "memory.limit_in_bytes", str(limits.memory_bytes))
+        memsw = memory / "memory.memsw.limit_in_bytes"
+        if memsw.exists():  # only when the kernel accounts swap
+            _write(memsw, str(limits.memory_bytes))
+        with contextlib.suppress(OSError):
+            _write(memory / "memory.swappiness", "0")
+        _write(pids / "pids.max", str(limits.pids))
+
+    def place(self, pid: int) -> None:
+        """Move a process (before it forks) into every directory."""
+        for directory in self.dirs.values():
+            _write(directory / "cgroup.procs", str(pid))
+
+    def counters(self) -> Counters:
+        """CPU time, peak memory and OOM kills as the kernel counted them."""
+        if self.layout.version == 2:
+            base = self.dirs[""]
+            stat = dict(line.split() for line in (base / "cpu.stat").read_text().splitlines())
+            events = dict(line.split() for line in (base / "memory.events").read_text().splitlines())
+            peak_file = base / "memory.peak"
+            peak = int(peak_file.read_text()) if peak_file.exists() else 0
+            return Counters(int(stat["usage_usec"]) // 1000, peak, int(events.get("oom_kill", 0)))
+        memory = self._dir("memory")
+        oom = dict(line.split() for line in (memory / "memory.oom_control").read_text().splitlines())
+        return Counters(
+            cpu_ms=int((self._dir("cpuacct") / "cpuacct.usage").read_text()) // 1_000_000,
+            peak_memory_bytes=int((memory / "memory.max_usage_in_bytes").read_text()),
+            oom_kills=int(oom.get("oom_kill", 0)),
+        )
+
+    def kill(self, spare: int | None = None) -> None:
+        """SIGKILL every process in the cgroup but ``spare``, so that nothing it started survives.
+
+        The gateway spares the worker it spawned at first: that process reaps the sandbox's
+        PID 1, whose death takes every other process of the sandbox with it, so no zombie is
+        left for the host's init to collect.
+        """
+        if self.layout.version == 2:
+            if spare is None:
+                _write(self.dirs[""] / "cgroup.kill", "1")
+            self.layout._kill_dir(self.dirs[""], spare)
+            return
+        freezer = self._dir("freezer")
+        # Frozen tasks cannot fork, so the list read below is complete; SIGKILL takes effect
+        # as soon as they are thawed.
+        _write(freezer / "freezer.state", "FROZEN")
+        for _ in range(_KILL_ROUNDS):
+            if (freezer / "freezer.state").read_text().strip() == "FROZEN":
+                break
+            time.sleep(0.001)
+        for pid in (freezer / "cgroup.procs").read_text().split():
+            if int(pid) != spare:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+        _write(freezer / "freezer.state", "THAWED")
+        self.layout._kill_dir(freezer, spare)
+
+    def empty(self) -> bool:
+        """True when no process is left in any directory."""
+        return all(not (d / "cgroup.procs").read_text().split() for d in self.dirs.values())
+
+    def remove(self) -> None:
+        """Remove the directories (they must be empty)."""
+        for directory in self.dirs.values():
+            with contextlib.suppress(FileNotFoundError):
+                directory.rmdir()

@@ -1,0 +1,76 @@
+"""What the gateway tells a worker about its confinement (the ``confine`` frame).
+
+Everything here is decided in the gateway, once per profile where possible (the seccomp
+program), and handed to the worker only after the gateway has placed it in its cgroup.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import sysconfig
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from gateway.profiles import Profile
+from gateway.sandbox.seccomp_policy import compile_bpf
+from runner import boot
+
+#: Sandboxes run as uids from this range, a different one per invocation, so that two
+#: sandboxes never share a uid with each other or with the gateway.
+SANDBOX_UID_FIRST = 200_000
+SANDBOX_UID_COUNT = 65_536
+#: Host paths every worker needs besides the Python runtime: shared libraries, and the
+#: loader's cache so that extension modules find them.
+SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/etc/ld.so.cache")
+
+
+def runtime_binds() -> list[str]:
+    """Directories of the Python runtime the worker imports from, bound read-only."""
+    paths = sysconfig.get_paths()
+    runner_dir = str(Path(boot.__file__).resolve().parent)
+    binds = [runner_dir, paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]]
+    # The interpreter's own installation: its shared library and lib-dynload live there.
+    binds.append(str(Path(paths["stdlib"]).parent.parent))
+    return list(dict.fromkeys(binds))
+
+
+@cache
+def _bpf(policy: str, extra_denied: tuple[str, ...], network: bool) -> str:
+    return base64.b64encode(compile_bpf(policy, network=network, extra_denied=extra_denied)).decode()
+
+
+class UidAllocator:
+    """Hands out sandbox uids round-robin from the reserved range."""
+
+    def __init__(self) -> None:
+        self._next = itertools.count()
+
+    def next(self) -> int:
+        """A uid no running sandbox has (the range is far larger than any concurrency)."""
+        return SANDBOX_UID_FIRST + next(self._next) % SANDBOX_UID_COUNT
+
+
+def confine_frame(profile: Profile, uid: int) -> dict[str, Any]:
+    """The ``confine`` frame for one worker of ``profile`` running as ``uid``."""
+    return {
+        "op": "confine",
+        "gateway_pid": os.getpid(),
+        "uid": uid,
+        "gid": uid,
+        "namespaces": list(profile.namespaces),
+        "hostname": profile.hostname,
+        "binds": [*runtime_binds(), *SYSTEM_PATHS, *profile.readonly_paths],
+        "tmp_size_mib": profile.tmp_size_mib,
+        "tmp_inodes": profile.tmp_inodes,
+        "landlock": profile.landlock,
+        "limits": {
+            "address_space_mib": profile.address_space_mib,
+            "open_files": profile.open_files,
+            "file_size_mib": profile.file_size_mib,
+            "cpu_seconds": profile.cpu_seconds,
+        },
+        "seccomp_bpf": _bpf(profile.seccomp, profile.seccomp_extra_denied, profile.network != "none"),
+    }

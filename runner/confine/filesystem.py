@@ -1,0 +1,111 @@
+"""Build the sandbox's root filesystem and pivot into it (runs in the sandbox, as PID 1).
+
+The new root is a small tmpfs holding read-only binds of exactly the runtime the worker
+needs (the Python installation, the runner, the libraries they load), a size- and
+inode-limited /tmp, a minimal /dev and a fresh /proc of the sandbox's own pid namespace.
+After pivot_root the old root is detached and the new root remounted read-only, so nothing
+of the host's filesystem is reachable but what was bound.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from runner.confine import syscalls
+
+#: Where the new root is assembled, in the worker's private mount namespace only.
+STAGING = "/tmp"
+DEVICES = ("null", "zero", "full", "random", "urandom")
+_RO = syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NODEV
+_DEVICE = syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NOEXEC
+
+
+@dataclass
+class Sources:
+    """Paths to bind, opened while the worker could still search every directory."""
+
+    #: path → (O_PATH descriptor, is a directory)
+    binds: dict[str, tuple[int, bool]]
+    #: path → target, for host paths that are symlinks (merged-/usr's /lib -> usr/lib)
+    links: dict[str, str]
+    devices: dict[str, int]
+
+    @classmethod
+    def open(cls, paths: list[str]) -> Sources:
+        """Open O_PATH descriptors of every existing bind source and device."""
+        binds: dict[str, tuple[int, bool]] = {}
+        links: dict[str, str] = {}
+        for path in dict.fromkeys(paths):
+            if os.path.islink(path):
+                links[path] = os.readlink(path)
+            elif os.path.exists(path):
+                binds[path] = (os.open(path, os.O_PATH | os.O_CLOEXEC), os.path.isdir(path))
+        devices = {d: os.open(f"/dev/{d}", os.O_PATH | os.O_CLOEXEC) for d in DEVICES}
+        return cls(binds, links, devices)
+
+    def close(self) -> None:
+        """Close every descriptor."""
+        for fd in (*(fd for fd, _ in self.binds.values()), *self.devices.values()):
+            os.close(fd)
+
+
+def _bind(fd: int, target: str, *, directory: bool, flags: int = _RO) -> None:
+    if directory:
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "a"):
+            pass
+    # The source goes through the O_PATH descriptor: the sandbox uid may not be allowed to
+    # search the original path (e.g. under /root).
+    syscalls.mount(f"/proc/self/fd/{fd}", target, None, syscalls.MS_BIND | syscalls.MS_REC)
+    syscalls.mount(None, target, None, syscalls.MS_BIND | syscalls.MS_REMOUNT | flags)
+
+
+def build_root(sources: Sources, tmp_size_mib: int, tmp_inodes: int) -> None:
+    """Assemble the new root at STAGING and pivot into it."""
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    syscalls.mount("tmpfs", STAGING, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "size=4m,nr_inodes=4096,mode=755")
+    for path, (fd, directory) in sources.binds.items():
+        _bind(fd, STAGING + path, directory=directory)
+    for path, target in sources.links.items():
+        if not os.path.lexists(STAGING + path):
+            os.makedirs(os.path.dirname(STAGING + path), exist_ok=True)
+            os.symlink(target, STAGING + path)
+    os.makedirs(STAGING + "/tmp")
+    syscalls.mount(
+        "tmpfs",
+        STAGING + "/tmp",
+        "tmpfs",
+        syscalls.MS_NOSUID | syscalls.MS_NODEV,
+        f"size={tmp_size_mib}m,nr_inodes={tmp_inodes},mode=1777",
+    )
+    _build_dev(sources)
+    os.makedirs(STAGING + "/proc")
+    syscalls.mount("proc", STAGING + "/proc", "proc", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
+    os.makedirs(STAGING + "/.old")
+    os.chdir(STAGING)
+    syscalls.pivot_root(".", ".old")
+    os.chdir("/")
+    syscalls.umount2("/.old", syscalls.MNT_DETACH)
+    os.rmdir("/.old")
+    syscalls.mount(None, "/", None, syscalls.MS_BIND | syscalls.MS_REMOUNT | _RO)
+
+
+def _build_dev(sources: Sources) -> None:
+    dev = STAGING + "/dev"
+    os.makedirs(dev)
+    syscalls.mount("tmpfs", dev, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NOEXEC, "size=64k,nr_inodes=64,mode=755")
+    # Device binds must not be nodev, or opening them fails; they are read-only mounts, which
+    # does not stop writing to a character device such as /dev/null.
+    for name, fd in sources.devices.items():
+        _bind(fd, f"{dev}/{name}", directory=False, flags=_DEVICE)
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
+        os.symlink(target, f"{dev}/{name}")
+    syscalls.mount(None, dev, None, syscalls.MS_BIND | syscalls.MS_REMOUNT | _DEVICE)

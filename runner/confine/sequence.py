@@ -1,0 +1,67 @@
+"""The confinement sequence, in order (runs in the sandbox).
+
+Nothing the plugin controls runs until every step has completed; each step's failure
+stops the worker. The order matters:
+
+1. die with the gateway; the gateway has already placed this process in its cgroups
+   (it sends the ``confine`` frame only after that);
+2. unshare user, mount, net, ipc, uts, cgroup and pid namespaces, mapped to a uid that is
+   not the gateway's; fork PID 1 of the new pid namespace;
+3. PID 1 builds the root filesystem (read-only binds, limited /tmp, minimal /dev, fresh
+   /proc), pivots into it, forks PID 2 and becomes the reaper;
+4. PID 2: hostname, rlimits, all capabilities dropped, no_new_privs;
+5. Landlock (needs no_new_privs, restricts the filesystem further);
+6. seccomp last, because it forbids the very syscalls the steps above use (mount,
+   unshare, prctl variants, landlock) — installed from a program the gateway compiled.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from typing import Any
+
+from runner import limits
+from runner.confine import filesystem, landlock, namespaces, privileges, processes, syscalls
+
+
+def confine(config: dict[str, Any], keep_fds: tuple[int, ...]) -> None:
+    """Confine this worker; returns only in PID 2, fully confined."""
+    processes.die_with_parent(int(config["gateway_pid"]))
+    namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]))
+    # Opened inside the new mount namespace (a bind source must belong to it) but before
+    # the switch to the sandbox uid, which may not search paths such as /root.
+    sources = filesystem.Sources.open(list(config["binds"]))
+    namespaces.become_sandbox_user()
+    pid1 = os.fork()
+    if pid1:
+        processes.wait_and_relay(pid1)
+    # The worker is outside the new pid namespace, so PID 1 sees its parent as pid 0.
+    processes.die_with_parent(0)
+    filesystem.build_root(sources, int(config["tmp_size_mib"]), int(config["tmp_inodes"]))
+    sources.close()
+    pid2 = os.fork()
+    if pid2:
+        processes.reap_until(pid2)
+    processes.die_with_parent(1)
+    _confine_plugin_process(config, keep_fds)
+
+
+def _confine_plugin_process(config: dict[str, Any], keep_fds: tuple[int, ...]) -> None:
+    if "uts" in config["namespaces"]:
+        syscalls.sethostname(str(config["hostname"]))
+    os.chdir("/tmp")
+    limits.apply(config["limits"])
+    privileges.drop_capabilities()
+    privileges.set_no_new_privs()
+    landlock.restrict(required=config["landlock"] == "required")
+    _close_other_fds(keep_fds)
+    syscalls.install_seccomp(base64.b64decode(config["seccomp_bpf"]))
+
+
+def _close_other_fds(keep: tuple[int, ...]) -> None:
+    for fd in sorted(int(name) for name in os.listdir("/proc/self/fd")):
+        if fd > 2 and fd not in keep:
+            with contextlib.suppress(OSError):  # the descriptor listdir itself used
+                os.close(fd)
