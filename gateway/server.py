@@ -14,8 +14,10 @@ from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
 from gateway.profiles import load_profiles
+from gateway.profiles.loader import DEFAULT_PROFILE
 from gateway.registry.service import Registry
 from gateway.registry.store import StoreError
+from gateway.sandbox import probe
 from gateway.sandbox.cgroups import CgroupError, Cgroups
 from gateway.sandbox.launcher import Launcher
 from gateway.servicer.registry import RegistryServicer
@@ -46,7 +48,17 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
-        self.profiles = load_profiles(config.profiles_dir)
+        self.host = probe.probe()
+        profiles = load_profiles(config.profiles_dir)
+        refused = {name: r for name, p in profiles.items() if (r := probe.refusals(p, self.host))}
+        for name, reasons in refused.items():
+            log.error("profile_refused", profile=name, reasons=reasons)
+        self.profiles = profiles.without(refused)
+        if DEFAULT_PROFILE in refused:
+            raise AirlockError(
+                f"the {DEFAULT_PROFILE} profile cannot run on this host: {'; '.join(refused[DEFAULT_PROFILE])} "
+                "(run 'airlock doctor' for the full report)"
+            )
         try:
             cgroups = Cgroups.detect()
             cgroups.prepare()

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from gateway.cli.connection import DEFAULT_TARGET, Connection
+from gateway.cli.host_commands import doctor, profiles
 from gateway.cli.invoke_command import invoke
 from gateway.cli.params import HostPort
 from gateway.cli.registry_commands import REGISTRY_COMMANDS
@@ -71,7 +72,7 @@ def serve(listen: str | None, data_dir: Path | None, profiles_dir: Path | None, 
     asyncio.run(serve_until_signalled(config))
 
 
-for _command in (*REGISTRY_COMMANDS, invoke):
+for _command in (*REGISTRY_COMMANDS, invoke, doctor, profiles):
     cli.add_command(_command)
 
 

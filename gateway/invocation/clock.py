@@ -1,4 +1,6 @@
-"""The invocation's wall clock: running time only, plus an absolute ceiling.
+"""Time-based limits of an invocation: its wall clock and its event rate.
+
+The wall clock counts running time only, with an absolute ceiling.
 
 A plugin waiting for a human to answer a confirmation is not running, so time with a call
 outstanding does not count against ``wall_seconds``; ``session_seconds`` still bounds the
@@ -62,3 +64,22 @@ class ActiveClock:
                 with anyio.move_on_after(remaining):
                     await changed.wait()
         return "session"
+
+
+class TokenBucket:
+    """A rate limit with a one-second burst: ``rate`` tokens per second, at most ``rate`` saved."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._tokens = float(rate)
+        self._at = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token; False when none is left."""
+        now = time.monotonic()
+        self._tokens = min(float(self.rate), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True

@@ -21,7 +21,7 @@ import structlog
 
 from gateway.errors import ProtocolError
 from gateway.invocation import scrub
-from gateway.invocation.clock import ActiveClock
+from gateway.invocation.clock import ActiveClock, TokenBucket
 from gateway.invocation.domain import (
     Call,
     CallReply,
@@ -90,6 +90,7 @@ class Invocation:
         self._pending: dict[str, _PendingCall] = {}
         self._finished_calls: set[str] = set()
         self._host_done = False
+        self._rate = TokenBucket(profile.max_events_per_second)
 
     def started(self) -> Started:
         """The Started message for this invocation."""
@@ -194,6 +195,10 @@ class Invocation:
     def _next_seq(self) -> int:
         if self._seq >= self.profile.max_events:
             raise OutputExceeded(f"the plugin sent more than max_events={self.profile.max_events} events and calls")
+        if not self._rate.take():
+            raise OutputExceeded(
+                f"the plugin sent events faster than max_events_per_second={self.profile.max_events_per_second}"
+            )
         self._seq += 1
         return self._seq
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -17,9 +17,23 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DEFAULT_PROFILE = "default"
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
-    problems = [f"{'.'.join(str(p) for p in err['loc']) or '<file>'}: {err['msg']}" for err in exc.errors()]
-    return f"{path}: " + "; ".join(problems)
+def _line_of(text: str, key: str) -> int | None:
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return None
+
+
+def _describe(path: Path, text: str, exc: ValidationError) -> str:
+    """One line per problem, ``file:line: field: message`` (the line where the field is set)."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err["loc"])
+        line = _line_of(text, str(err["loc"][0])) if err["loc"] else None
+        where = f"{path}:{line}" if line else str(path)
+        problems.append(f"{where}: {field or '<file>'}: {err['msg']}")
+    return "\n".join(problems)
 
 
 def load_profile(path: Path) -> Profile:
@@ -28,23 +42,26 @@ def load_profile(path: Path) -> Profile:
     if not _NAME.match(name):
         raise ProfileError(f"{path}: profile names are lower-case letters, digits, '-' and '_'")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ProfileError(f"{path}: {exc}") from None
     if "name" in data:
-        raise ProfileError(f"{path}: name: the profile name is the file name; remove this field")
+        raise ProfileError(f"{path}:{_line_of(text, 'name')}: name: the profile name is the file name; remove it")
     try:
         return Profile.model_validate({**data, "name": name})
     except ValidationError as exc:
-        raise ProfileError(_describe(path, exc)) from None
+        raise ProfileError(_describe(path, text, exc)) from None
 
 
 @dataclass(frozen=True)
 class ProfileSet(Mapping[str, Profile]):
-    """The validated profiles a gateway runs with, by name."""
+    """The validated profiles a gateway runs with, by name (refused ones kept apart)."""
 
     profiles: Mapping[str, Profile]
     directory: Path
+    #: Profiles this host cannot run as they promise, with the reasons.
+    refused: Mapping[str, list[str]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Profile:
         return self.profiles[name]
@@ -57,10 +74,18 @@ class ProfileSet(Mapping[str, Profile]):
 
     def resolve(self, name: str) -> Profile:
         """The profile called ``name`` ("" means default), or ProfileError naming the choices."""
-        profile = self.profiles.get(name or DEFAULT_PROFILE)
+        name = name or DEFAULT_PROFILE
+        if name in self.refused:
+            raise ProfileError(f"profile {name!r} cannot run on this host: {'; '.join(self.refused[name])}")
+        profile = self.profiles.get(name)
         if profile is None:
             raise ProfileError(f"unknown profile {name!r}; available: {', '.join(sorted(self.profiles))}")
         return profile
+
+    def without(self, refused: Mapping[str, list[str]]) -> ProfileSet:
+        """The same set with the ``refused`` profiles set apart."""
+        kept = {name: p for name, p in self.profiles.items() if name not in refused}
+        return ProfileSet(kept, self.directory, {**self.refused, **refused})
 
 
 def load_profiles(directory: Path) -> ProfileSet:

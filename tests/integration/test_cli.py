@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from gateway.profiles.loader import shipped_profiles_dir
+
 AIRLOCK = str(Path(sys.executable).parent / "airlock")
 LISTENING = "airlock listening on "
 
@@ -319,7 +321,7 @@ def test_serve_refuses_an_invalid_profiles_directory(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr.startswith(f"airlock: {profiles / 'default.toml'}: wall_seconds: ")
+    assert done.stderr.startswith(f"airlock: {profiles / 'default.toml'}:1: wall_seconds: ")
 
     missing = airlock("serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"), "--profiles", "nowhere")
     assert missing.returncode == 2
@@ -361,3 +363,26 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("airlock, version ")
+
+
+def test_doctor_reports_every_layer_and_profile() -> None:
+    done = airlock("doctor")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "user namespaces: available"
+    assert lines[1].startswith("landlock:        ABI ")
+    assert lines[2] == "seccomp:         available"
+    assert lines[3].startswith("cgroups:         v")
+    assert "  default: can run" in lines
+    assert "  strict: can run" in lines
+
+
+def test_profiles_check_names_file_line_and_field(tmp_path: Path) -> None:
+    (tmp_path / "default.toml").write_text('description = "x"\ncpu_seconds = 0\n')
+    (tmp_path / "good.toml").write_text("wall_seconds = 3\n")
+    done = airlock("profiles", "check", str(tmp_path))
+    assert done.returncode == 1
+    assert f"{tmp_path / 'default.toml'}:2: cpu_seconds: Input should be greater than or equal to 1" in done.stderr
+    assert f"{tmp_path / 'good.toml'}: ok" in done.stdout
+    shipped = airlock("profiles", "check", str(shipped_profiles_dir()))
+    assert shipped.returncode == 0, shipped.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from gateway.invocation.clock import ActiveClock
+from gateway.invocation.clock import ActiveClock, TokenBucket
 
 pytestmark = pytest.mark.anyio
 
@@ -36,3 +36,17 @@ async def test_running_time_resumes_after_the_last_call() -> None:
     clock.call_finished()
     await anyio.sleep(0.05)
     assert clock.running_time() > paused
+
+
+def test_token_bucket_allows_a_burst_then_the_rate() -> None:
+    bucket = TokenBucket(10)
+    assert all(bucket.take() for _ in range(10))
+    assert not bucket.take()
+
+
+async def test_token_bucket_refills_over_time() -> None:
+    bucket = TokenBucket(100)
+    while bucket.take():
+        pass
+    await anyio.sleep(0.05)
+    assert bucket.take()

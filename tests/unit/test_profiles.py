@@ -9,20 +9,33 @@ import pytest
 from gateway.errors import ProfileError
 from gateway.profiles import load_profiles
 from gateway.profiles.loader import load_profile, shipped_profiles_dir
+from gateway.sandbox.probe import HostSupport, refusals
 
 
 def test_shipped_profiles_load() -> None:
     profiles = load_profiles(shipped_profiles_dir())
+    assert sorted(profiles) == ["default", "relaxed", "strict"]
     default = profiles.resolve("")
     assert default.name == "default"
-    assert default.wall_seconds == 10
-    assert default.cpu_seconds == 5
+    assert (default.wall_seconds, default.cpu_seconds, default.memory_mib, default.pids) == (10, 5, 256, 64)
+    assert (default.tmp_size_mib, default.network, default.seccomp) == (32, "none", "deny-list")
+    assert set(default.namespaces) == {"user", "mount", "pid", "net", "ipc", "uts", "cgroup"}
+    strict = profiles.resolve("strict")
+    assert strict.seccomp == "allow-list"
+    assert strict.memory_mib < default.memory_mib
+    assert strict.cpu_seconds < default.cpu_seconds
+    assert profiles.resolve("relaxed").landlock == "best-effort"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("wall_secs = 3\n", "wall_secs: Extra inputs are not permitted"),
+        ("wall_secs = 3\n", ":1: wall_secs: Extra inputs are not permitted"),
+        ("# c\n\ncpu_seconds = 0\n", ":3: cpu_seconds: Input should be greater than or equal to 1"),
+        ('namespaces = ["user", "net"]\n', "the user, mount and pid namespaces are required (missing: mount, pid)"),
+        ('readonly_paths = ["etc"]\n', "read-only paths must be absolute"),
+        ('seccomp_extra_denied = ["not_a_syscall"]\n', "unknown syscall 'not_a_syscall'"),
+        ('network = "egress"\n', "network: Input should be 'none'"),
         ("cpu_seconds = 0\n", "cpu_seconds: Input should be greater than or equal to 1"),
         ('wall_seconds = "ten"\n', "wall_seconds: Input should be a valid number"),
         ("wall_seconds = 100\nsession_seconds = 10\n", "session_seconds must be at least wall_seconds"),
@@ -51,3 +64,18 @@ def test_unknown_profile_names_the_choices(tmp_path: Path) -> None:
     (tmp_path / "strict.toml").write_text("")
     with pytest.raises(ProfileError, match=r"unknown profile 'x'; available: default, strict"):
         load_profiles(tmp_path).resolve("x")
+
+
+def test_refused_profiles_say_why(tmp_path: Path) -> None:
+    (tmp_path / "default.toml").write_text("")
+    (tmp_path / "lax.toml").write_text('landlock = "best-effort"\n')
+    profiles = load_profiles(tmp_path)
+    host = HostSupport(user_namespaces=None, landlock_abi=0, seccomp=None, cgroups=None, cgroup_layout="v1")
+    assert refusals(profiles["default"], host) == ["Landlock is required by the profile and the kernel has none"]
+    assert refusals(profiles["lax"], host) == []
+    restricted = profiles.without({"default": refusals(profiles["default"], host)})
+    with pytest.raises(ProfileError, match="profile 'default' cannot run on this host: Landlock is required"):
+        restricted.resolve("")
+    assert restricted.resolve("lax").name == "lax"
+    bare = HostSupport(user_namespaces="EPERM", landlock_abi=7, seccomp="no", cgroups="none", cgroup_layout="")
+    assert len(refusals(profiles["lax"], bare)) == 3

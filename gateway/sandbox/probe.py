@@ -1,0 +1,90 @@
+"""What this host offers the sandbox, and which profiles it can therefore run.
+
+Probed once at start (and by ``airlock doctor``). A profile whose required layers are
+missing is refused with the reason, never run with less isolation than it promises.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from gateway.profiles import Profile
+from gateway.sandbox.cgroups import CgroupError, Cgroups
+from runner.confine import syscalls
+
+_USERNS_PROBE = (
+    "import ctypes,sys;libc=ctypes.CDLL(None,use_errno=True);"
+    f"r=libc.unshare({syscalls.CLONE_NEWUSER | syscalls.CLONE_NEWNS | syscalls.CLONE_NEWPID | syscalls.CLONE_NEWNET});"
+    "sys.exit(0 if r==0 else ctypes.get_errno())"
+)
+
+
+@dataclass(frozen=True)
+class HostSupport:
+    """The isolation layers of this host; a missing one carries the reason."""
+
+    user_namespaces: str | None
+    landlock_abi: int
+    seccomp: str | None
+    cgroups: str | None
+    cgroup_layout: str
+
+    def lines(self) -> list[str]:
+        """A human report, one layer per line."""
+
+        def state(problem: str | None, detail: str = "available") -> str:
+            return f"missing ({problem})" if problem else detail
+
+        return [
+            f"user namespaces: {state(self.user_namespaces)}",
+            f"landlock:        {f'ABI {self.landlock_abi}' if self.landlock_abi else 'missing'}",
+            f"seccomp:         {state(self.seccomp)}",
+            f"cgroups:         {state(self.cgroups, self.cgroup_layout)}",
+        ]
+
+
+def _user_namespaces() -> str | None:
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", _USERNS_PROBE], timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if done.returncode == 0 else f"unshare failed with errno {done.returncode}"
+
+
+def _seccomp() -> str | None:
+    try:
+        from gateway.sandbox.seccomp_policy import compile_bpf  # noqa: PLC0415 - loads libseccomp
+
+        compile_bpf("deny-list", network=False)
+    except (OSError, RuntimeError, ImportError) as exc:
+        return f"libseccomp unusable: {exc}"
+    with open("/proc/self/status") as f:
+        if not any(line.startswith("Seccomp:") for line in f):
+            return "the kernel has no seccomp"
+    return None
+
+
+def probe() -> HostSupport:
+    """Probe every layer."""
+    try:
+        layout = Cgroups.detect()
+        cgroups, described = None, f"v{layout.version} ({', '.join(sorted(layout.roots)) or 'unified'})"
+    except (CgroupError, OSError) as exc:
+        cgroups, described = str(exc), ""
+    return HostSupport(_user_namespaces(), syscalls.landlock_abi(), _seccomp(), cgroups, described)
+
+
+def refusals(profile: Profile, host: HostSupport) -> list[str]:
+    """Why ``host`` cannot run ``profile`` as it promises (empty: it can)."""
+    reasons = []
+    if host.user_namespaces:
+        reasons.append(f"user namespaces are unavailable: {host.user_namespaces}")
+    if host.seccomp:
+        reasons.append(f"seccomp is unavailable: {host.seccomp}")
+    if host.cgroups:
+        reasons.append(f"cgroups are unusable: {host.cgroups}")
+    if profile.landlock == "required" and not host.landlock_abi:
+        reasons.append("Landlock is required by the profile and the kernel has none")
+    return reasons
