@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -25,19 +26,24 @@ ACTION = """
 import os, asyncio
 class Action:
     async def action(self, body, __event_emitter__):
-        await __event_emitter__({"type": "status", "data": {"description": "hi", "pid": os.getpid()}})
+        sandbox = os.readlink("/proc/self/ns/pid")
+        await __event_emitter__({"type": "status", "data": {"description": "hi", "sandbox": sandbox}})
         if body.get("sleep"):
             await asyncio.sleep(60)
         return "ok"
 """
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
+def sandbox_alive(namespace: str) -> bool:
+    """Whether any host process is still in the sandbox's pid namespace."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == namespace:
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -66,28 +72,28 @@ async def main(runs: int) -> None:
                 async with client.invoke("bench", body={"sleep": True}) as invocation:
                     async for message in invocation:
                         if isinstance(message, Event):
-                            pid = message.data["pid"]
+                            sandbox = message.data["sandbox"]
                             began = time.perf_counter()
                             await invocation.cancel("bench")
-                while pid_alive(pid):  # noqa: ASYNC110 - polling the kernel process table
+                while sandbox_alive(sandbox):  # noqa: ASYNC110 - polling the kernel process table
                     await asyncio.sleep(0.0005)
                 cancel.append(time.perf_counter() - began)
             for _ in range(runs):
                 async with client.invoke("bench", body={"sleep": True}) as invocation:
                     async for message in invocation:
                         if isinstance(message, Event):
-                            pid = message.data["pid"]
+                            sandbox = message.data["sandbox"]
                             break
                 began = time.perf_counter()  # leaving the block cancels the stream
-                while pid_alive(pid):  # noqa: ASYNC110 - polling the kernel process table
+                while sandbox_alive(sandbox):  # noqa: ASYNC110 - polling the kernel process table
                     await asyncio.sleep(0.0005)
                 disconnect.append(time.perf_counter() - began)
         await gateway.stop(0)
     report = {
         "runs": runs,
         "fresh_invocation_end_to_end": summary(latency),
-        "cancel_to_worker_gone": summary(cancel),
-        "disconnect_to_worker_gone": summary(disconnect),
+        "cancel_to_sandbox_gone": summary(cancel),
+        "disconnect_to_sandbox_gone": summary(disconnect),
     }
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 

@@ -37,7 +37,9 @@ class Profile(BaseModel):
         le=86_400,
         description="Absolute wall-clock ceiling of an invocation, waits for the host included.",
     )
-    cpu_seconds: int = Field(default=5, ge=1, le=3_600, description="CPU time (RLIMIT_CPU soft; hard is one more).")
+    cpu_seconds: int = Field(
+        default=5, ge=1, le=3_600, description="CPU time of the whole sandbox (cgroup), and RLIMIT_CPU per process."
+    )
     memory_mib: int = Field(
         default=256, ge=16, le=1_048_576, description="Memory of the whole sandbox (cgroup, no swap), in MiB."
     )

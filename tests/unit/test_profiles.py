@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ProfileError
-from gateway.profiles import load_profiles
+from gateway.profiles import Profile, load_profiles
 from gateway.profiles.loader import load_profile, shipped_profiles_dir
 from gateway.sandbox.probe import HostSupport, refusals
 
@@ -79,3 +79,10 @@ def test_refused_profiles_say_why(tmp_path: Path) -> None:
     assert restricted.resolve("lax").name == "lax"
     bare = HostSupport(user_namespaces="EPERM", landlock_abi=7, seccomp="no", cgroups="none", cgroup_layout="")
     assert len(refusals(profiles["lax"], bare)) == 3
+
+
+def test_every_field_is_documented() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "PROFILES.md").read_text()
+    for name in Profile.model_fields:
+        if name != "name":
+            assert f"| `{name}` |" in docs, f"docs/PROFILES.md does not document {name}"
