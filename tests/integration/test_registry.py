@@ -110,7 +110,12 @@ async def test_sources_that_do_not_load_are_invalid_argument(client: AirlockClie
         ("has-dash", "class Action: pass", "", "invalid function id"),
         ("1abc", "class Action: pass", "", "invalid function id"),
         ("ok", "   \n", "", "source is empty"),
-        ("ok", "class Action: pass", "nope", "unknown profile 'nope'; available: default, fast, relaxed, single, strict"),
+        (
+            "ok",
+            "class Action: pass",
+            "nope",
+            "unknown profile 'nope'; available: default, fast, relaxed, single, strict",
+        ),
         ("ok", "x" * (1024 * 1024 + 1), "", "the limit is 1048576"),
     ],
 )
