@@ -140,6 +140,9 @@ def compile_bpf(policy: str, *, network: bool, extra_denied: Iterable[str] = ())
 
 
 def _export(f: sc.SyscallFilter) -> bytes:
+    # A syscall made through another ABI (int 0x80, x32) kills the whole process, not just
+    # the calling thread: an attempt to dodge the filter ends the sandbox at once.
+    f.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)
     with tempfile.TemporaryFile() as out:
         f.export_bpf(out)
         out.seek(0)

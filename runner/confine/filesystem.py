@@ -2,7 +2,8 @@
 
 The new root is a small tmpfs holding read-only binds of exactly the runtime the worker
 needs (the Python installation, the runner, the libraries they load), a size- and
-inode-limited /tmp, a minimal /dev and a fresh /proc of the sandbox's own pid namespace.
+inode-limited /tmp, a minimal /dev and a fresh, read-only /proc of the sandbox's own pid
+namespace that shows processes only.
 After pivot_root the old root is detached and the new root remounted read-only, so nothing
 of the host's filesystem is reachable but what was bound.
 """
@@ -83,7 +84,10 @@ def build_root(sources: Sources, tmp_size_mib: int, tmp_inodes: int) -> None:
     )
     _build_dev(sources)
     os.makedirs(STAGING + "/proc")
-    syscalls.mount("proc", STAGING + "/proc", "proc", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
+    # subset=pid: only the sandbox's own processes, no /proc/sys, /proc/cmdline, /proc/net...
+    # which would show the host kernel's globals (its boot arguments, boot id, tunables).
+    proc_flags = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | syscalls.MS_RDONLY
+    syscalls.mount("proc", STAGING + "/proc", "proc", proc_flags, "subset=pid")
     os.makedirs(STAGING + "/.old")
     os.chdir(STAGING)
     syscalls.pivot_root(".", ".old")
