@@ -40,6 +40,9 @@ class Profile(BaseModel):
     cpu_seconds: int = Field(
         default=5, ge=1, le=3_600, description="CPU time of the whole sandbox (cgroup), and RLIMIT_CPU per process."
     )
+    cpu_cores: float = Field(
+        default=1.0, gt=0, le=1024, description="CPUs the sandbox may use at once (cgroup CPU bandwidth)."
+    )
     memory_mib: int = Field(
         default=256, ge=16, le=1_048_576, description="Memory of the whole sandbox (cgroup, no swap), in MiB."
     )

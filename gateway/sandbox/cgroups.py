@@ -48,6 +48,11 @@ class Limits:
 
     memory_bytes: int
     pids: int
+    #: CPUs the sandbox may use at once (CFS bandwidth); None leaves it unthrottled.
+    cpu_cores: float | None = None
+
+
+_CFS_PERIOD_US = 100_000
 
 
 def _own_paths() -> dict[str, str]:
@@ -97,7 +102,7 @@ def _write(path: Path, value: str) -> None:
 class Cgroups:
     """Where and how this gateway creates invocation cgroups (v1 or v2)."""
 
-    V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
+    V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
 
     def __init__(self, version: int, roots: dict[str, Path]) -> None:
         self.version = version
@@ -182,20 +187,28 @@ class InvocationCgroup:
     def __init__(self, layout: Cgroups, name: str) -> None:
         self.layout = layout
         self.dirs = {controller: root / name for controller, root in layout.roots.items()}
+        # Co-mounted v1 controllers (e.g. "cpu,cpuacct") share one directory.
+        self._unique = list(dict.fromkeys(self.dirs.values()))
 
     def _dir(self, controller: str) -> Path:
         return self.dirs["" if self.layout.version == 2 else controller]
 
     def create(self, limits: Limits) -> None:
         """Make the directories and write the limits (swap is never allowed)."""
-        for directory in self.dirs.values():
+        for directory in self._unique:
             directory.mkdir()
-        memory, pids = self._dir("memory"), self._dir("pids")
+        memory, pids, cpu = self._dir("memory"), self._dir("pids"), self._dir("cpu")
+        quota = int(limits.cpu_cores * _CFS_PERIOD_US) if limits.cpu_cores else None
         if self.layout.version == 2:
             _write(memory / "memory.max", str(limits.memory_bytes))
             _write(memory / "memory.swap.max", "0")
             _write(pids / "pids.max", str(limits.pids))
+            if quota:
+                _write(cpu / "cpu.max", f"{quota} {_CFS_PERIOD_US}")
             return
+        if quota:
+            _write(cpu / "cpu.cfs_period_us", str(_CFS_PERIOD_US))
+            _write(cpu / "cpu.cfs_quota_us", str(quota))
         _write(memory / "memory.limit_in_bytes", str(limits.memory_bytes))
         memsw = memory / "memory.memsw.limit_in_bytes"
         if memsw.exists():  # only when the kernel accounts swap
@@ -206,7 +219,7 @@ class InvocationCgroup:
 
     def place(self, pid: int) -> None:
         """Move a process (before it forks) into every directory."""
-        for directory in self.dirs.values():
+        for directory in self._unique:
             _write(directory / "cgroup.procs", str(pid))
 
     def counters(self) -> Counters:
@@ -255,10 +268,10 @@ class InvocationCgroup:
 
     def empty(self) -> bool:
         """True when no process is left in any directory."""
-        return all(not (d / "cgroup.procs").read_text().split() for d in self.dirs.values())
+        return all(not (d / "cgroup.procs").read_text().split() for d in self._unique)
 
     def remove(self) -> None:
         """Remove the directories (they must be empty)."""
-        for directory in self.dirs.values():
+        for directory in self._unique:
             with contextlib.suppress(FileNotFoundError):
                 directory.rmdir()

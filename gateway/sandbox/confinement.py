@@ -54,12 +54,18 @@ class UidAllocator:
 
 
 def confine_frame(profile: Profile, uid: int) -> dict[str, Any]:
-    """The ``confine`` frame for one worker of ``profile`` running as ``uid``."""
+    """The ``confine`` frame for one worker of ``profile`` running as ``uid``.
+
+    Only a root gateway can map another uid; an unprivileged gateway's sandboxes run as its
+    own uid outside (still uid 0 without capabilities inside, in their own namespaces).
+    """
+    if os.geteuid() != 0:
+        uid = os.geteuid()
     return {
         "op": "confine",
         "gateway_pid": os.getpid(),
         "uid": uid,
-        "gid": uid,
+        "gid": uid if os.geteuid() == 0 else os.getegid(),
         "namespaces": list(profile.namespaces),
         "hostname": profile.hostname,
         "binds": [*runtime_binds(), *SYSTEM_PATHS, *profile.readonly_paths],

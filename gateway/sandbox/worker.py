@@ -93,7 +93,7 @@ class Worker:
     @classmethod
     async def start(cls, profile: Profile, *, python: str, cgroups: Cgroups, uid: int) -> Worker:
         """Spawn a worker, place it in a new cgroup, confine it, wait until it is ready."""
-        limits = Limits(memory_bytes=profile.memory_mib * MIB, pids=profile.pids)
+        limits = Limits(memory_bytes=profile.memory_mib * MIB, pids=profile.pids, cpu_cores=profile.cpu_cores)
         cgroup = await anyio.to_thread.run_sync(cgroups.create, uuid.uuid4().hex, limits)
         try:
             process = await anyio.open_process(

@@ -17,13 +17,14 @@ from gateway.sandbox.cgroups import Cgroups, Counters, Limits
 def test_v1_create_place_count_kill_remove() -> None:
     layout = Cgroups.detect()
     layout.prepare()
-    group = layout.create("unit-test", Limits(memory_bytes=64 << 20, pids=8))
+    group = layout.create("unit-test", Limits(memory_bytes=64 << 20, pids=8, cpu_cores=0.5))
     try:
         assert layout.version in (1, 2)
         if layout.version == 1:
             memory = group.dirs["memory"]
             assert int((memory / "memory.limit_in_bytes").read_text()) == 64 << 20
             assert (group.dirs["pids"] / "pids.max").read_text().strip() == "8"
+            assert (group.dirs["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "50000"
         counters = group.counters()
         assert counters.oom_kills == 0
         assert group.empty()
@@ -45,10 +46,11 @@ def test_v2_files(tmp_path: Path) -> None:
     assert (own / "gateway" / "cgroup.procs").read_text() == str(os.getpid())
     assert (base / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
     directory = base / "inv"
-    group = layout.create("inv", Limits(memory_bytes=1 << 20, pids=4))
+    group = layout.create("inv", Limits(memory_bytes=1 << 20, pids=4, cpu_cores=1.5))
     assert (directory / "memory.max").read_text() == str(1 << 20)
     assert (directory / "memory.swap.max").read_text() == "0"
     assert (directory / "pids.max").read_text() == "4"
+    assert (directory / "cpu.max").read_text() == "150000 100000"
     (directory / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n")
     (directory / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     (directory / "memory.peak").write_text("1048576\n")
