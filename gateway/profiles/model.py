@@ -111,6 +111,8 @@ class Profile(BaseModel):
         for path in value:
             if not path.startswith("/") or "/../" in f"{path}/" or path == "/":
                 raise ValueError(f"read-only paths must be absolute, normalised and not '/': {path!r}")
+            if any(f"{path}/".startswith(f"{special}/") for special in ("/proc", "/dev", "/sys")):
+                raise ValueError(f"read-only paths cannot be below /proc, /dev or /sys: {path!r}")
         return value
 
     @field_validator("seccomp_extra_denied")

@@ -68,12 +68,8 @@ def build_root(sources: Sources, tmp_size_mib: int, tmp_inodes: int) -> None:
     """Assemble the new root at STAGING and pivot into it."""
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
     syscalls.mount("tmpfs", STAGING, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "size=4m,nr_inodes=4096,mode=755")
-    for path, (fd, directory) in sources.binds.items():
-        _bind(fd, STAGING + path, directory=directory)
-    for path, target in sources.links.items():
-        if not os.path.lexists(STAGING + path):
-            os.makedirs(os.path.dirname(STAGING + path), exist_ok=True)
-            os.symlink(target, STAGING + path)
+    # /tmp, /dev and /proc first: a runtime installed below /tmp (a checkout in /tmp, say)
+    # is then bound on top of the sandbox's /tmp instead of being hidden by it.
     os.makedirs(STAGING + "/tmp")
     syscalls.mount(
         "tmpfs",
@@ -88,6 +84,12 @@ def build_root(sources: Sources, tmp_size_mib: int, tmp_inodes: int) -> None:
     # which would show the host kernel's globals (its boot arguments, boot id, tunables).
     proc_flags = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | syscalls.MS_RDONLY
     syscalls.mount("proc", STAGING + "/proc", "proc", proc_flags, "subset=pid")
+    for path, (fd, directory) in sorted(sources.binds.items()):
+        _bind(fd, STAGING + path, directory=directory)
+    for path, target in sources.links.items():
+        if not os.path.lexists(STAGING + path):
+            os.makedirs(os.path.dirname(STAGING + path), exist_ok=True)
+            os.symlink(target, STAGING + path)
     os.makedirs(STAGING + "/.old")
     os.chdir(STAGING)
     syscalls.pivot_root(".", ".old")

@@ -34,6 +34,7 @@ def test_shipped_profiles_load() -> None:
         ("# c\n\ncpu_seconds = 0\n", ":3: cpu_seconds: Input should be greater than or equal to 1"),
         ('namespaces = ["user", "net"]\n', "the user, mount and pid namespaces are required (missing: mount, pid)"),
         ('readonly_paths = ["etc"]\n', "read-only paths must be absolute"),
+        ('readonly_paths = ["/proc/1"]\n', "read-only paths cannot be below /proc, /dev or /sys"),
         ('seccomp_extra_denied = ["not_a_syscall"]\n', "unknown syscall 'not_a_syscall'"),
         ('network = "egress"\n', "network: Input should be 'none'"),
         ("cpu_seconds = 0\n", "cpu_seconds: Input should be greater than or equal to 1"),
