@@ -195,28 +195,43 @@ class Worker:
         return None
 
     async def close(self) -> None:
-        """Kill everything in the cgroup, reap the worker, read usage, remove the cgroup."""
+        """Kill everything in the cgroup, reap the worker, read usage, remove the cgroup.
+
+        Each step runs even when an earlier one failed: a worker is always reaped and its
+        pipes closed, and a cgroup that cannot be emptied is reported, not forgotten.
+        """
         if self._closed:
             return
         self._closed = True
-        # Everything but the worker first: it reaps the sandbox's PID 1 (whose death ends
-        # the rest of the sandbox) and then exits by itself.
-        await anyio.to_thread.run_sync(self.cgroup.kill, self.pid)
-        if await self.wait_exit(_REAP_GRACE_SECONDS) is None:
-            # The worker leads its own session: killpg and a direct kill end it (and anything
-            # that somehow left the cgroup) when it does not exit in time.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await self.process.wait()
-        with anyio.move_on_after(_OUTPUT_GRACE_SECONDS):
-            await self.drain_output(enforce=False)
-        await self.process.aclose()
-        self.counters = self.cgroup.counters()
-        if not self.cgroup.empty():
-            await anyio.to_thread.run_sync(self.cgroup.kill)
-        if self.cgroup.empty():
-            self.cgroup.remove()
-        else:
-            log.error("cgroup_not_empty", cgroup=str(next(iter(self.cgroup.dirs.values()))))
+        try:
+            # Everything but the worker first: it reaps the sandbox's PID 1 (whose death
+            # ends the rest of the sandbox) and then exits by itself.
+            await anyio.to_thread.run_sync(self.cgroup.kill, self.pid)
+        except OSError:
+            log.exception("cgroup_kill_failed", pid=self.pid)
+        try:
+            if await self.wait_exit(_REAP_GRACE_SECONDS) is None:
+                # The worker leads its own session: killpg and a direct kill end it (and
+                # anything that somehow left the cgroup) when it does not exit in time.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+            with anyio.move_on_after(_OUTPUT_GRACE_SECONDS):
+                await self.drain_output(enforce=False)
+        finally:
+            await self.process.aclose()
+            await anyio.to_thread.run_sync(self._release_cgroup)
+
+    def _release_cgroup(self) -> None:
+        try:
+            self.counters = self.cgroup.counters()
+            if not self.cgroup.empty():
+                self.cgroup.kill()
+            if self.cgroup.empty():
+                self.cgroup.remove()
+            else:
+                log.error("cgroup_not_empty", cgroup=str(next(iter(self.cgroup.dirs.values()))))
+        except OSError:
+            log.exception("cgroup_release_failed", pid=self.pid)

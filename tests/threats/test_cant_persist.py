@@ -21,6 +21,7 @@ import pytest
 
 from gateway.client import AirlockClient, Event
 from gateway.sandbox.cgroups import Cgroups
+from gateway.sandbox.confinement import runtime_binds
 from tests.helpers import sandbox_alive
 from tests.threats.probe import Attacked, attack, function_id, plugin_source, while_holding
 
@@ -29,6 +30,14 @@ pytestmark = [pytest.mark.anyio]
 AIRLOCK = str(Path(sys.executable).parent / "airlock")
 LISTENING = "airlock listening on "
 SOURCE_FILE = "function_persist_fast.py"
+#: A runtime installed below /tmp (a checkout in /tmp) is bound read-only into the sandbox's
+#: /tmp at the same path; its first directory is then part of every listing.
+RUNTIME_IN_TMP = sorted({p.split("/")[2] for p in runtime_binds() if p.startswith("/tmp/")})
+
+
+def tmp_listing(*names: str) -> list[str]:
+    """What the sandbox's /tmp should list: ``names`` plus any runtime bound below /tmp."""
+    return sorted([*names, *RUNTIME_IN_TMP])
 
 
 async def test_cant_daemonize_past_the_invocation(client: AirlockClient) -> None:
@@ -47,23 +56,23 @@ async def test_cant_survive_in_a_new_session(client: AirlockClient) -> None:
 
 async def test_cant_leave_files_for_the_next_invocation(client: AirlockClient) -> None:
     first = await attack(client, "persist", "write_tmp", name="leftover", content="for whoever comes next")
-    assert first.value == [SOURCE_FILE, "leftover"]
+    assert first.value == tmp_listing(SOURCE_FILE, "leftover")
     second = await attack(client, "persist", "read_tmp", name="leftover")
     assert second.value == {"errno": "ENOENT"}
     third = await attack(client, "persist", "listdir_tmp")
-    assert third.value == [SOURCE_FILE]
+    assert third.value == tmp_listing(SOURCE_FILE)
 
 
 async def test_cant_share_tmp_with_a_concurrent_sandbox(client: AirlockClient) -> None:
     async def read_meanwhile(_: str, data: Any) -> Attacked:
-        assert data == {"listing": [SOURCE_FILE, "shared"]}
+        assert data == {"listing": tmp_listing(SOURCE_FILE, "shared")}
         return await attack(client, "persist", "read_tmp", name="shared")
 
     holder, reader = await while_holding(
         client, "persist", "write_tmp_and_hold", read_meanwhile, name="shared", content="psst"
     )
     assert reader.value == {"errno": "ENOENT"}
-    assert holder.value == [SOURCE_FILE, "shared"]
+    assert holder.value == tmp_listing(SOURCE_FILE, "shared")
 
 
 @pytest.mark.parametrize("kind", ["shm", "msg", "sem"])
