@@ -12,6 +12,8 @@ import resource
 from typing import Any
 
 MIB = 1024 * 1024
+#: Queued real-time signals the sandbox may hold at once.
+SIGPENDING = 64
 
 
 def apply(limits: dict[str, Any]) -> None:
@@ -22,6 +24,11 @@ def apply(limits: dict[str, Any]) -> None:
     _set(resource.RLIMIT_FSIZE, int(limits["file_size_mib"]) * MIB)
     cpu = int(limits["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    # Counted per user up the user-namespace chain, i.e. shared with the gateway's user:
+    # keep the sandbox's share of those kernel-wide quotas tiny.
+    _set(resource.RLIMIT_SIGPENDING, SIGPENDING)
+    _set(resource.RLIMIT_MSGQUEUE, 0)
+    _set(resource.RLIMIT_MEMLOCK, 0)
 
 
 def _set(which: int, value: int) -> None:

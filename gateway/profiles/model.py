@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -10,8 +11,9 @@ KIB = 1024
 MIB = 1024 * KIB
 Namespace = Literal["user", "mount", "pid", "net", "ipc", "uts", "cgroup"]
 ALL_NAMESPACES: tuple[Namespace, ...] = ("user", "mount", "pid", "net", "ipc", "uts", "cgroup")
-#: The confinement is built on these; a profile cannot turn them off.
-REQUIRED_NAMESPACES = frozenset({"user", "mount", "pid"})
+#: The confinement is built on these (ipc: no SysV IPC shared with the host or another
+#: sandbox); a profile cannot turn them off. ``net`` is required too while network is none.
+REQUIRED_NAMESPACES = frozenset({"user", "mount", "pid", "ipc"})
 
 
 class Profile(BaseModel):
@@ -72,7 +74,8 @@ class Profile(BaseModel):
         default=2_000, ge=1, description="Sustained rate of events plus calls (a one-second burst is allowed)."
     )
     namespaces: tuple[Namespace, ...] = Field(
-        default=ALL_NAMESPACES, description="Namespaces the sandbox gets; user, mount and pid are always required."
+        default=ALL_NAMESPACES,
+        description="Namespaces the sandbox gets; user, mount, pid and ipc always, net without network.",
     )
     readonly_paths: tuple[str, ...] = Field(
         default=(), description="Extra host paths visible read-only (the Python runtime is always visible)."
@@ -102,14 +105,16 @@ class Profile(BaseModel):
     def _required_namespaces(cls, value: tuple[Namespace, ...]) -> tuple[Namespace, ...]:
         missing = REQUIRED_NAMESPACES - set(value)
         if missing:
-            raise ValueError(f"the user, mount and pid namespaces are required (missing: {', '.join(sorted(missing))})")
+            raise ValueError(
+                f"the user, mount, pid and ipc namespaces are required (missing: {', '.join(sorted(missing))})"
+            )
         return tuple(dict.fromkeys(value))
 
     @field_validator("readonly_paths")
     @classmethod
     def _absolute_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for path in value:
-            if not path.startswith("/") or "/../" in f"{path}/" or path == "/":
+            if not path.startswith("/") or path.startswith("//") or os.path.normpath(path) != path or path == "/":
                 raise ValueError(f"read-only paths must be absolute, normalised and not '/': {path!r}")
             if any(f"{path}/".startswith(f"{special}/") for special in ("/proc", "/dev", "/sys")):
                 raise ValueError(f"read-only paths cannot be below /proc, /dev or /sys: {path!r}")
@@ -131,4 +136,6 @@ class Profile(BaseModel):
             raise ValueError("session_seconds must be at least wall_seconds")
         if self.frame_bytes > self.output_bytes:
             raise ValueError("frame_bytes must not exceed output_bytes")
+        if self.network == "none" and "net" not in self.namespaces:
+            raise ValueError('network = "none" needs the net namespace (otherwise the host\'s network is shared)')
         return self

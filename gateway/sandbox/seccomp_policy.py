@@ -45,7 +45,9 @@ DENIED = (
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
     "iopl", "ioperm", "uselib", "lookup_dcookie", "nfsservctl",
     "sethostname", "setdomainname",
-    "fanotify_init", "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
+    # inotify instances are a per-user quota (128) shared with the gateway's user.
+    "inotify_init", "inotify_init1", "fanotify_init",
+    "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
 )  # fmt: skip
 
 #: What CPython with asyncio, threads and pydantic-core uses (the allow-list policy).
@@ -73,7 +75,6 @@ ALLOWED = (
     "getrandom", "select", "pselect6", "poll", "ppoll",
     "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
     "eventfd", "eventfd2", "timerfd_create", "timerfd_settime", "timerfd_gettime", "signalfd", "signalfd4",
-    "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
     "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "shutdown",
     "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
     "getsockname", "getpeername", "setsockopt", "getsockopt",

@@ -39,8 +39,11 @@ def from_exit(returncode: int | None, counted: Counters | None, profile: Profile
         return Ending(Outcome.CRASHED, "the worker closed its channel without returning a result", "WorkerCrashed")
     if returncode < 0:
         signum = -returncode
-        cpu_exhausted = counted is not None and counted.cpu_ms >= profile.cpu_seconds * 1000
-        if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu_exhausted):
+        # The kernel's CPU count must agree: a plugin can send itself SIGXCPU. (RLIMIT_CPU is
+        # per process, so a real overrun means the cgroup total reached the limit; 90% leaves
+        # room for the 10 ms tick.)
+        cpu_exhausted = counted is not None and counted.cpu_ms >= profile.cpu_seconds * 900
+        if signum in (signal.SIGXCPU, signal.SIGKILL) and cpu_exhausted:
             return Ending(Outcome.CPU_LIMIT, f"CPU time limit of {profile.cpu_seconds} s exceeded", "CpuLimit")
         name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
         return Ending(Outcome.CRASHED, f"the worker was killed by signal {name}", "WorkerCrashed")

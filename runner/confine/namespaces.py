@@ -31,8 +31,10 @@ def enter(names: list[str], uid: int, gid: int) -> None:
     flags = 0
     for name in names:
         flags |= syscalls.NAMESPACE_FLAGS[name]
-    # Supplementary groups (root's gid 0 among them) would survive into the sandbox.
-    os.setgroups([])
+    # Supplementary groups (root's gid 0 among them) would survive into the sandbox. Only
+    # root can drop them; an unprivileged gateway's groups are its own.
+    if os.geteuid() == 0:
+        os.setgroups([])
     ready_read, ready_write = os.pipe()
     worker = os.getpid()
     helper = os.fork()

@@ -8,8 +8,9 @@ stops the worker. The order matters:
 2. unshare user, mount, net, ipc, uts, cgroup and pid namespaces, mapped to a uid that is
    not the gateway's; fork PID 1 of the new pid namespace;
 3. PID 1 builds the root filesystem (read-only binds, limited /tmp, minimal /dev, fresh
-   /proc), pivots into it, forks PID 2 and becomes the reaper;
-4. PID 2: hostname, rlimits, all capabilities dropped, no_new_privs;
+   /proc), pivots into it, sets the hostname, drops every capability, sets no_new_privs,
+   forks PID 2 and becomes the reaper;
+4. PID 2: rlimits (it inherited no capabilities and no_new_privs);
 5. Landlock (needs no_new_privs, restricts the filesystem further);
 6. seccomp last, because it forbids the very syscalls the steps above use (mount,
    unshare, prctl variants, landlock) — installed from a program the gateway compiled.
@@ -28,12 +29,15 @@ from runner.confine import filesystem, landlock, namespaces, privileges, process
 
 def confine(config: dict[str, Any], keep_fds: tuple[int, ...]) -> None:
     """Confine this worker; returns only in PID 2, fully confined."""
-    processes.die_with_parent(int(config["gateway_pid"]))
+    gateway = int(config["gateway_pid"])
+    processes.die_with_parent(gateway)
     namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]))
     # Opened inside the new mount namespace (a bind source must belong to it) but before
     # the switch to the sandbox uid, which may not search paths such as /root.
     sources = filesystem.Sources.open(list(config["binds"]))
     namespaces.become_sandbox_user()
+    # The kernel clears the death signal whenever credentials change: ask again.
+    processes.die_with_parent(gateway)
     pid1 = os.fork()
     if pid1:
         processes.wait_and_relay(pid1)
@@ -41,6 +45,11 @@ def confine(config: dict[str, Any], keep_fds: tuple[int, ...]) -> None:
     processes.die_with_parent(0)
     filesystem.build_root(sources, int(config["tmp_size_mib"]), int(config["tmp_inodes"]))
     sources.close()
+    if "uts" in config["namespaces"]:
+        syscalls.sethostname(str(config["hostname"]))
+    # PID 1 needs no privilege to reap; PID 2 inherits the empty sets and no_new_privs.
+    privileges.drop_capabilities()
+    privileges.set_no_new_privs()
     pid2 = os.fork()
     if pid2:
         processes.reap_until(pid2)
@@ -49,12 +58,8 @@ def confine(config: dict[str, Any], keep_fds: tuple[int, ...]) -> None:
 
 
 def _confine_plugin_process(config: dict[str, Any], keep_fds: tuple[int, ...]) -> None:
-    if "uts" in config["namespaces"]:
-        syscalls.sethostname(str(config["hostname"]))
     os.chdir("/tmp")
     limits.apply(config["limits"])
-    privileges.drop_capabilities()
-    privileges.set_no_new_privs()
     landlock.restrict(required=config["landlock"] == "required")
     _close_other_fds(keep_fds)
     syscalls.install_seccomp(base64.b64decode(config["seccomp_bpf"]))

@@ -32,7 +32,10 @@ def test_shipped_profiles_load() -> None:
     [
         ("wall_secs = 3\n", ":1: wall_secs: Extra inputs are not permitted"),
         ("# c\n\ncpu_seconds = 0\n", ":3: cpu_seconds: Input should be greater than or equal to 1"),
-        ('namespaces = ["user", "net"]\n', "the user, mount and pid namespaces are required (missing: mount, pid)"),
+        ('namespaces = ["user", "net"]\n', "the user, mount, pid and ipc namespaces are required (missing: ipc, mount"),
+        ('namespaces = ["user", "mount", "pid", "ipc"]\n', 'network = "none" needs the net namespace'),
+        ('readonly_paths = ["/."]\n', "read-only paths must be absolute, normalised"),
+        ('readonly_paths = ["//etc"]\n', "read-only paths must be absolute, normalised"),
         ('readonly_paths = ["etc"]\n', "read-only paths must be absolute"),
         ('readonly_paths = ["/proc/1"]\n', "read-only paths cannot be below /proc, /dev or /sys"),
         ('seccomp_extra_denied = ["not_a_syscall"]\n', "unknown syscall 'not_a_syscall'"),

@@ -14,7 +14,10 @@ PROFILE = Profile(name="p", cpu_seconds=2)
 
 
 def test_exit_statuses() -> None:
-    assert verdict.from_exit(-signal.SIGXCPU, None, PROFILE).outcome is Outcome.CPU_LIMIT
+    assert verdict.from_exit(-signal.SIGXCPU, Counters(1990, 0, 0), PROFILE).outcome is Outcome.CPU_LIMIT
+    # A plugin sending itself SIGXCPU has not used its CPU: the kernel's count decides.
+    spoofed = verdict.from_exit(-signal.SIGXCPU, Counters(150, 0, 0), PROFILE)
+    assert (spoofed.outcome, spoofed.error) == (Outcome.CRASHED, "the worker was killed by signal SIGXCPU")
     assert verdict.from_exit(-signal.SIGKILL, Counters(2500, 0, 0), PROFILE).outcome is Outcome.CPU_LIMIT
     killed = verdict.from_exit(-signal.SIGKILL, Counters(100, 0, 0), PROFILE)
     assert (killed.outcome, killed.error) == (Outcome.CRASHED, "the worker was killed by signal SIGKILL")

@@ -156,6 +156,12 @@ def posix_shm(body):
 
 
 async def sleep(body):
+    # An attacker who wants to outlive the gateway first disarms the runner's own exit on a
+    # closed channel (its reader thread calls os._exit): only the kernel's death signal can
+    # end this sandbox now.
+    import threading
+
+    os._exit = lambda code: threading.Event().wait()
     await asyncio.sleep(3600)
 
 
