@@ -243,6 +243,15 @@ KERNEL_SURFACE: list[tuple[str, int, list[Any]]] = [
     ("lookup_dcookie", 212, [0, buffer(64), 64]),
     ("nfsservctl", 180, [0, 0, 0]),
     ("execve", 59, ["/usr/bin/true", 0, 0]),
+    ("modify_ldt(read)", 154, [0, buffer(64), 64]),
+    ("process_madvise", 440, [-1, 0, 0, 0, 0]),
+    ("inotify_init1", 294, [0]),
+]
+#: Syscalls newer than the seccomp policy: refused as an older kernel would, until reviewed.
+UNREVIEWED: list[tuple[str, int, list[Any]]] = [
+    ("statmount", 457, [buffer(32), buffer(512), 512, 0]),
+    ("listmount", 458, [buffer(32), buffer(64), 8, 0]),
+    ("mseal", 462, [0, 4096, 0]),
 ]
 
 
@@ -252,6 +261,12 @@ KERNEL_SURFACE: list[tuple[str, int, list[Any]]] = [
 async def test_cant_reach_the_kernel_surface(client: AirlockClient, number: int, args: list[Any]) -> None:
     attacked = await attack(client, "escalate", "syscall", number=number, args=args)
     assert attacked.value == "EPERM"
+
+
+@pytest.mark.parametrize(("number", "args"), [(n, a) for _, n, a in UNREVIEWED], ids=[s for s, _, _ in UNREVIEWED])
+async def test_cant_use_syscalls_newer_than_the_policy(client: AirlockClient, number: int, args: list[Any]) -> None:
+    attacked = await attack(client, "escalate", "syscall", number=number, args=args)
+    assert attacked.value == "ENOSYS"
 
 
 @pytest.mark.parametrize("profile", SHIPPED_PROFILES)
