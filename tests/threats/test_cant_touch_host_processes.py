@@ -12,9 +12,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from gateway.client import AirlockClient, Outcome
+from gateway.sandbox.confinement import SANDBOX_UID_COUNT, SANDBOX_UID_FIRST
 from tests.helpers import sandbox_alive
 from tests.threats.probe import Attacked, attack, needs_landlock, while_holding
 
@@ -110,3 +112,19 @@ async def test_cant_access_another_process_memory(client: AirlockClient, directi
 async def test_cant_open_a_pidfd_of_the_gateway(client: AirlockClient) -> None:
     attacked = await attack(client, "processes", "pidfd_open", pid=os.getpid())
     assert attacked.value == "ESRCH"
+
+
+async def test_cant_run_as_the_gateways_uid(client: AirlockClient) -> None:
+    uids: dict[int, int] = {}
+
+    async def look_from_outside(sandbox: str, _: Any) -> None:
+        for pid in host_pids(sandbox):
+            status = await anyio.Path(f"/proc/{pid}/status").read_text()
+            uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+            uids[pid] = int(uid_line.split()[1])
+
+    await while_holding(client, "persist", "write_tmp_and_hold", look_from_outside, name="x", content="y")
+    assert len(uids) == 3  # the worker, PID 1 and PID 2
+    (uid,) = set(uids.values())  # one uid for the whole sandbox...
+    assert uid != os.getuid()  # ...never the gateway's...
+    assert SANDBOX_UID_FIRST <= uid < SANDBOX_UID_FIRST + SANDBOX_UID_COUNT  # ...from the reserved range
