@@ -20,30 +20,47 @@ STAGING = "/tmp"
 DEVICES = ("null", "zero", "full", "random", "urandom")
 _RO = syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NODEV
 _DEVICE = syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NOEXEC
+_RO_ATTRS = syscalls.MOUNT_ATTR_RDONLY | syscalls.MOUNT_ATTR_NOSUID | syscalls.MOUNT_ATTR_NODEV
+# Device binds must not be nodev, or opening them fails; read-only does not stop writing to
+# a character device such as /dev/null.
+_DEVICE_ATTRS = syscalls.MOUNT_ATTR_RDONLY | syscalls.MOUNT_ATTR_NOSUID | syscalls.MOUNT_ATTR_NOEXEC
 
 
 @dataclass
 class Sources:
-    """Paths to bind, opened while the worker could still search every directory."""
+    """What will be bound into the new root, prepared while the worker may still read it all.
 
-    #: path → (O_PATH descriptor, is a directory)
+    As root, each source is a detached, read-only copy of its mount (``open_tree``), made
+    before the worker drops to the sandbox uid; the sandbox's user namespace can then be
+    created by that uid, which owns it. Without root (an unprivileged gateway), each source
+    is an O_PATH descriptor opened inside the new mount namespace and bound from there.
+    """
+
+    #: path → (descriptor, is a directory)
     binds: dict[str, tuple[int, bool]]
     #: path → target, for host paths that are symlinks (merged-/usr's /lib -> usr/lib)
     links: dict[str, str]
     devices: dict[str, int]
+    detached: bool
 
     @classmethod
-    def open(cls, paths: list[str]) -> Sources:
-        """Open O_PATH descriptors of every existing bind source and device."""
+    def open(cls, paths: list[str], *, detached: bool) -> Sources:
+        """Prepare every existing bind source and device."""
         binds: dict[str, tuple[int, bool]] = {}
         links: dict[str, str] = {}
         for path in dict.fromkeys(paths):
             if os.path.islink(path):
                 links[path] = os.readlink(path)
             elif os.path.exists(path):
-                binds[path] = (os.open(path, os.O_PATH | os.O_CLOEXEC), os.path.isdir(path))
-        devices = {d: os.open(f"/dev/{d}", os.O_PATH | os.O_CLOEXEC) for d in DEVICES}
-        return cls(binds, links, devices)
+                binds[path] = (cls._prepare(path, _RO_ATTRS, detached), os.path.isdir(path))
+        devices = {d: cls._prepare(f"/dev/{d}", _DEVICE_ATTRS, detached) for d in DEVICES}
+        return cls(binds, links, devices, detached)
+
+    @staticmethod
+    def _prepare(path: str, attributes: int, detached: bool) -> int:
+        if detached:
+            return syscalls.clone_tree(path, attributes)
+        return os.open(path, os.O_PATH | os.O_CLOEXEC)
 
     def close(self) -> None:
         """Close every descriptor."""
@@ -51,13 +68,16 @@ class Sources:
             os.close(fd)
 
 
-def _bind(fd: int, target: str, *, directory: bool, flags: int = _RO) -> None:
+def _bind(sources: Sources, fd: int, target: str, *, directory: bool, flags: int = _RO) -> None:
     if directory:
         os.makedirs(target, exist_ok=True)
     else:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "a"):
             pass
+    if sources.detached:
+        syscalls.attach_tree(fd, target)  # already read-only and nosuid (and nodev) as made
+        return
     # The source goes through the O_PATH descriptor: the sandbox uid may not be allowed to
     # search the original path (e.g. under /root).
     syscalls.mount(f"/proc/self/fd/{fd}", target, None, syscalls.MS_BIND | syscalls.MS_REC)
@@ -85,7 +105,7 @@ def build_root(sources: Sources, tmp_size_mib: int, tmp_inodes: int) -> None:
     proc_flags = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | syscalls.MS_RDONLY
     syscalls.mount("proc", STAGING + "/proc", "proc", proc_flags, "subset=pid")
     for path, (fd, directory) in sorted(sources.binds.items()):
-        _bind(fd, STAGING + path, directory=directory)
+        _bind(sources, fd, STAGING + path, directory=directory)
     for path, target in sources.links.items():
         if not os.path.lexists(STAGING + path):
             os.makedirs(os.path.dirname(STAGING + path), exist_ok=True)
@@ -103,10 +123,8 @@ def _build_dev(sources: Sources) -> None:
     dev = STAGING + "/dev"
     os.makedirs(dev)
     syscalls.mount("tmpfs", dev, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NOEXEC, "size=64k,nr_inodes=64,mode=755")
-    # Device binds must not be nodev, or opening them fails; they are read-only mounts, which
-    # does not stop writing to a character device such as /dev/null.
     for name, fd in sources.devices.items():
-        _bind(fd, f"{dev}/{name}", directory=False, flags=_DEVICE)
+        _bind(sources, fd, f"{dev}/{name}", directory=False, flags=_DEVICE)
     for name, target in (
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),

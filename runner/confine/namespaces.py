@@ -1,11 +1,15 @@
 """Enter the sandbox's namespaces as a uid that is not the gateway's (runs in the sandbox).
 
-A process cannot map an arbitrary outside uid into a user namespace it just created; a
-process with CAP_SETUID in the parent namespace can. So a helper is forked first, while
-the worker still runs as the gateway's user, and writes the maps once the worker has
-unshared. The worker keeps its original credentials until the mount setup has opened what
-it needs (paths such as /root/.pyenv are not searchable by the sandbox uid), then becomes
-uid 0 inside, which is ``uid`` outside.
+A root worker drops to the sandbox uid *before* it unshares, so that the new user
+namespace is owned by that uid: the per-user quotas the kernel counts up the namespace
+chain (queued signals, message queues, inotify...) are then the sandbox's own, not shared
+with root. A process cannot map an arbitrary outside uid into a user namespace it just
+created; a process with CAP_SETUID in the parent namespace can, so a helper forked while
+the worker is still root writes the maps once the worker has unshared. Inside, the sandbox
+uid is uid 0, with capabilities in its own namespaces only.
+
+An unprivileged gateway's worker cannot change uid: it unshares as itself, then becomes
+uid 0 inside (:func:`become_sandbox_user`).
 """
 
 from __future__ import annotations
@@ -31,10 +35,7 @@ def enter(names: list[str], uid: int, gid: int) -> None:
     flags = 0
     for name in names:
         flags |= syscalls.NAMESPACE_FLAGS[name]
-    # Supplementary groups (root's gid 0 among them) would survive into the sandbox. Only
-    # root can drop them; an unprivileged gateway's groups are its own.
-    if os.geteuid() == 0:
-        os.setgroups([])
+    privileged = os.geteuid() == 0
     ready_read, ready_write = os.pipe()
     worker = os.getpid()
     helper = os.fork()
@@ -48,6 +49,14 @@ def enter(names: list[str], uid: int, gid: int) -> None:
         finally:
             os._exit(code)
     os.close(ready_read)
+    if privileged:
+        # Supplementary groups (root's gid 0 among them) must not survive into the sandbox.
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        # Changing credentials made the process non-dumpable, which hides /proc/self from
+        # it; the sandbox uid is unique to this invocation, so nobody else can ptrace it.
+        syscalls.prctl(syscalls.PR_SET_DUMPABLE, 1)
     try:
         syscalls.unshare(flags)
     except BaseException:
@@ -61,7 +70,7 @@ def enter(names: list[str], uid: int, gid: int) -> None:
 
 
 def become_sandbox_user() -> None:
-    """Switch to uid/gid 0 inside the user namespace (the mapped outside uid)."""
+    """Switch to uid/gid 0 inside the user namespace (an unprivileged gateway's path)."""
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
     # Changing credentials made the process non-dumpable, which hides /proc/self from it;

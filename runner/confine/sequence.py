@@ -5,8 +5,9 @@ stops the worker. The order matters:
 
 1. die with the gateway; the gateway has already placed this process in its cgroups
    (it sends the ``confine`` frame only after that);
-2. unshare user, mount, net, ipc, uts, cgroup and pid namespaces, mapped to a uid that is
-   not the gateway's; fork PID 1 of the new pid namespace;
+2. copy the runtime's mounts (read-only, detached) while still privileged; drop to a uid
+   that is not the gateway's, and as that uid unshare user, mount, net, ipc, uts, cgroup
+   and pid namespaces; fork PID 1 of the new pid namespace;
 3. PID 1 builds the root filesystem (read-only binds, limited /tmp, minimal /dev, fresh
    /proc), pivots into it, sets the hostname, drops every capability, sets no_new_privs,
    forks PID 2 and becomes the reaper;
@@ -31,11 +32,16 @@ def confine(config: dict[str, Any], keep_fds: tuple[int, ...]) -> None:
     """Confine this worker; returns only in PID 2, fully confined."""
     gateway = int(config["gateway_pid"])
     processes.die_with_parent(gateway)
-    namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]))
-    # Opened inside the new mount namespace (a bind source must belong to it) but before
-    # the switch to the sandbox uid, which may not search paths such as /root.
-    sources = filesystem.Sources.open(list(config["binds"]))
-    namespaces.become_sandbox_user()
+    binds = list(config["binds"])
+    if os.geteuid() == 0:
+        # Detached copies of the runtime, made while root can still read everything.
+        sources = filesystem.Sources.open(binds, detached=True)
+        namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]))
+    else:
+        namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]))
+        # Opened inside the new mount namespace, whose bind sources must belong to it.
+        sources = filesystem.Sources.open(binds, detached=False)
+        namespaces.become_sandbox_user()
     # The kernel clears the death signal whenever credentials change: ask again.
     processes.die_with_parent(gateway)
     pid1 = os.fork()

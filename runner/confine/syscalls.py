@@ -184,3 +184,72 @@ def landlock_restrict_self(ruleset_fd: int) -> None:
         _libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset_fd), ctypes.c_uint32(0)),
         "landlock_restrict_self",
     )
+
+
+OPEN_TREE_CLONE: Final = 1
+OPEN_TREE_CLOEXEC: Final = 0o2000000
+AT_FDCWD: Final = -100
+AT_EMPTY_PATH: Final = 0x1000
+AT_RECURSIVE: Final = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH: Final = 0x4
+MOUNT_ATTR_RDONLY: Final = 0x1
+MOUNT_ATTR_NOSUID: Final = 0x2
+MOUNT_ATTR_NODEV: Final = 0x4
+MOUNT_ATTR_NOEXEC: Final = 0x8
+SYS_OPEN_TREE: Final = 428
+SYS_MOVE_MOUNT: Final = 429
+SYS_MOUNT_SETATTR: Final = 442
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = (
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    )
+
+
+def clone_tree(path: str, attributes: int) -> int:
+    """A detached, recursive copy of the mount at ``path`` with ``attributes`` set (an fd).
+
+    The copy lives in no mount namespace until it is moved into one, so it can be made by
+    a privileged process and attached later by one that could not even look ``path`` up.
+    """
+    fd = _check(
+        _libc.syscall(
+            SYS_OPEN_TREE,
+            ctypes.c_int(AT_FDCWD),
+            _path(path),
+            ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE),
+        ),
+        f"open_tree {path}",
+    )
+    attr = _MountAttr(attributes, 0, 0, 0)
+    _check(
+        _libc.syscall(
+            SYS_MOUNT_SETATTR,
+            ctypes.c_int(fd),
+            b"",
+            ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE),
+            ctypes.byref(attr),
+            ctypes.c_size_t(ctypes.sizeof(attr)),
+        ),
+        f"mount_setattr {path}",
+    )
+    return fd
+
+
+def attach_tree(tree_fd: int, target: str) -> None:
+    """Attach a detached mount (from clone_tree) at ``target``."""
+    _check(
+        _libc.syscall(
+            SYS_MOVE_MOUNT,
+            ctypes.c_int(tree_fd),
+            b"",
+            ctypes.c_int(AT_FDCWD),
+            _path(target),
+            ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+        ),
+        f"move_mount {target}",
+    )

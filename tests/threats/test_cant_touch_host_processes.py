@@ -7,6 +7,7 @@ of reach (EPERM); seccomp refuses ptrace and cross-process memory access (EPERM)
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 from pathlib import Path
@@ -117,14 +118,32 @@ async def test_cant_open_a_pidfd_of_the_gateway(client: AirlockClient) -> None:
 async def test_cant_run_as_the_gateways_uid(client: AirlockClient) -> None:
     uids: dict[int, int] = {}
 
+    owners: set[int] = set()
+
     async def look_from_outside(sandbox: str, _: Any) -> None:
         for pid in host_pids(sandbox):
             status = await anyio.Path(f"/proc/{pid}/status").read_text()
             uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
             uids[pid] = int(uid_line.split()[1])
+            owners.add(user_namespace_owner(pid))
 
     await while_holding(client, "persist", "write_tmp_and_hold", look_from_outside, name="x", content="y")
     assert len(uids) == 3  # the worker, PID 1 and PID 2
     (uid,) = set(uids.values())  # one uid for the whole sandbox...
     assert uid != os.getuid()  # ...never the gateway's...
     assert SANDBOX_UID_FIRST <= uid < SANDBOX_UID_FIRST + SANDBOX_UID_COUNT  # ...from the reserved range
+    # The sandbox's user namespace (the worker's too: only the pid namespace is new for its
+    # children alone) belongs to that uid, not to root, so the per-user quotas the kernel
+    # counts up the namespace chain are the sandbox's own.
+    assert owners == {uid}
+
+
+def user_namespace_owner(pid: int) -> int:
+    """The owner uid of a process's user namespace (NS_GET_OWNER_UID), as the host sees it."""
+    fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY)
+    try:
+        owner = bytearray(4)
+        fcntl.ioctl(fd, 0xB704, owner)
+        return int.from_bytes(owner, "little")
+    finally:
+        os.close(fd)
