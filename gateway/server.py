@@ -108,6 +108,7 @@ class Gateway:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.config.shutdown_grace_seconds if grace is None else grace)
         self.registry.close()
+        self.launcher.cgroups.release()
         log.info("gateway_stopped")
 
     async def wait(self) -> None:

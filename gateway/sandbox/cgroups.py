@@ -147,6 +147,12 @@ class Cgroups:
             for directory in (own, base.parent, base):
                 _write(directory / "cgroup.subtree_control", "+memory +pids +cpu")
 
+    def release(self) -> None:
+        """Remove this gateway's (empty) base directories when it stops."""
+        for root in self.roots.values():
+            with contextlib.suppress(OSError):  # not empty: a sandbox is still being killed
+                root.rmdir()
+
     def sweep(self) -> int:
         """Kill and remove what gateways that no longer run left behind; returns the count."""
         removed = 0

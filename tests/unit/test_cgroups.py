@@ -32,6 +32,8 @@ def test_v1_create_place_count_kill_remove() -> None:
         group.kill()
         group.remove()
     assert not any(d.exists() for d in group.dirs.values())
+    layout.release()
+    assert not any(root.exists() for root in layout.roots.values())
 
 
 def test_v2_files(tmp_path: Path) -> None:
