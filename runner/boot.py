@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import sysconfig
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import orjson
 BOOTSTRAP = "import sys,json;c=json.loads(sys.argv[1]);sys.path[:0]=c['path'];import runner.main;runner.main.main(c)"
 
 
-def runtime_path() -> list[str]:
+@cache
+def runtime_path() -> tuple[str, ...]:
     """Directories a worker imports from: the one holding ``runner``, then site-packages."""
     runner_root = str(Path(__file__).resolve().parent.parent)
     paths = [runner_root]
@@ -25,7 +27,7 @@ def runtime_path() -> list[str]:
         path = sysconfig.get_paths()[key]
         if path not in paths:
             paths.append(path)
-    return paths
+    return tuple(paths)
 
 
 def command(config: dict[str, Any], python: str | None = None) -> list[str]:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import sys
 import sysconfig
+from functools import cache
 
 from runner import boot
 
 
-def host_paths() -> list[tuple[str, str]]:
+@cache
+def host_paths() -> tuple[tuple[str, str], ...]:
     """(path, replacement) pairs, longest first so nested paths are replaced whole."""
     runtime = {*boot.runtime_path(), sysconfig.get_paths()["stdlib"], sys.prefix, sys.base_prefix}
     pairs = [(p, "<runtime>") for p in runtime if p and p != "/"]
-    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+    return tuple(sorted(pairs, key=lambda pair: len(pair[0]), reverse=True))
 
 
-def apply(text: str, pairs: list[tuple[str, str]]) -> str:
+def apply(text: str, pairs: tuple[tuple[str, str], ...]) -> str:
     """``text`` with each host path replaced."""
     for path, replacement in pairs:
         text = text.replace(path, replacement)

@@ -228,19 +228,25 @@ class InvocationCgroup:
         for directory in self._unique:
             _write(directory / "cgroup.procs", str(pid))
 
+    def cpu_ms(self) -> int:
+        """CPU time of every process in the cgroup so far (one file: polled while running)."""
+        if self.layout.version == 2:
+            stat = dict(line.split() for line in (self.dirs[""] / "cpu.stat").read_text().splitlines())
+            return int(stat["usage_usec"]) // 1000
+        return int((self._dir("cpuacct") / "cpuacct.usage").read_text()) // 1_000_000
+
     def counters(self) -> Counters:
         """CPU time, peak memory and OOM kills as the kernel counted them."""
         if self.layout.version == 2:
             base = self.dirs[""]
-            stat = dict(line.split() for line in (base / "cpu.stat").read_text().splitlines())
             events = dict(line.split() for line in (base / "memory.events").read_text().splitlines())
             peak_file = base / "memory.peak"
             peak = int(peak_file.read_text()) if peak_file.exists() else 0
-            return Counters(int(stat["usage_usec"]) // 1000, peak, int(events.get("oom_kill", 0)))
+            return Counters(self.cpu_ms(), peak, int(events.get("oom_kill", 0)))
         memory = self._dir("memory")
         oom = dict(line.split() for line in (memory / "memory.oom_control").read_text().splitlines())
         return Counters(
-            cpu_ms=int((self._dir("cpuacct") / "cpuacct.usage").read_text()) // 1_000_000,
+            cpu_ms=self.cpu_ms(),
             peak_memory_bytes=int((memory / "memory.max_usage_in_bytes").read_text()),
             oom_kills=int(oom.get("oom_kill", 0)),
         )

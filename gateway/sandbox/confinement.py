@@ -27,14 +27,15 @@ SANDBOX_UID_COUNT = 65_536
 SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/etc/ld.so.cache")
 
 
-def runtime_binds() -> list[str]:
+@cache
+def runtime_binds() -> tuple[str, ...]:
     """Directories of the Python runtime the worker imports from, bound read-only."""
     paths = sysconfig.get_paths()
     runner_dir = str(Path(boot.__file__).resolve().parent)
     binds = [runner_dir, paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]]
     # The interpreter's own installation: its shared library and lib-dynload live there.
     binds.append(str(Path(paths["stdlib"]).parent.parent))
-    return list(dict.fromkeys(binds))
+    return tuple(dict.fromkeys(binds))
 
 
 @cache

@@ -186,7 +186,7 @@ class Worker:
 
     def cpu_ms(self) -> int:
         """CPU time of everything in the sandbox so far (the kernel's count)."""
-        return self.cgroup.counters().cpu_ms
+        return self.cgroup.cpu_ms()
 
     async def wait_exit(self, grace_seconds: float) -> int | None:
         """The exit status if the worker ends within ``grace_seconds``, else None."""
