@@ -21,7 +21,9 @@ from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 ACTION = """
 class Action:
     async def action(self, body, __event_emitter__, __event_call__=None):
-        for _ in range(body.get("events", 1)):
+        for _ in range(body.get("status", 1)):
+            await __event_emitter__({"type": "status", "data": {"description": "done", "done": True}})
+        for _ in range(body.get("events", 0)):
             await __event_emitter__({"type": "chat:message:delta", "data": {"content": "x"}})
         for _ in range(body.get("calls", 0)):
             await __event_call__({"type": "confirmation", "data": {"title": "?"}})
@@ -58,7 +60,11 @@ class TransportFloor(pb_grpc.RuntimeServicer):
         body = orjson.loads(start.start.body_json or b"{}")
         await context.write(pb.InvokeResponse(started=pb.Started(invocation_id="floor", function_id="bench")))
         seq = 0
-        for _ in range(body.get("events", 1)):
+        for _ in range(body.get("status", 1)):
+            seq += 1
+            event = pb.Event(seq=seq, type="status", data_json=b'{"description":"done","done":true}')
+            await context.write(pb.InvokeResponse(event=event))
+        for _ in range(body.get("events", 0)):
             seq += 1
             event = pb.Event(seq=seq, type="chat:message:delta", data_json=b'{"content":"x"}')
             await context.write(pb.InvokeResponse(event=event))

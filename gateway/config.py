@@ -29,3 +29,7 @@ class GatewayConfig(BaseModel):
     max_message_bytes: int = Field(default=8 * MIB, ge=64 * 1024, description="Largest gRPC message accepted.")
     max_source_bytes: int = Field(default=1 * MIB, ge=1024, description="Largest function source accepted.")
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, description="Grace for running calls on stop.")
+    warm_up: bool = Field(
+        default=True,
+        description="Start every warm profile's zygote and pool at start, not on its first invocation.",
+    )

@@ -17,7 +17,7 @@ from gateway.profiles import load_profiles
 from gateway.profiles.loader import DEFAULT_PROFILE
 from gateway.registry.service import Registry
 from gateway.registry.store import StoreError
-from gateway.sandbox import probe
+from gateway.sandbox import bytecode, probe
 from gateway.sandbox.cgroups import CgroupError, Cgroups
 from gateway.sandbox.launcher import Launcher
 from gateway.servicer.registry import RegistryServicer
@@ -67,6 +67,8 @@ class Gateway:
             raise AirlockError(f"cgroups: {exc}") from None
         if swept:
             log.warning("stale_sandboxes_removed", count=swept)
+        if not bytecode.precompile():
+            log.warning("runner_bytecode_not_written", directory=str(bytecode.runner_dir()))
         self.launcher = Launcher(cgroups)
         self.server = grpc.aio.server(options=server_options(config))
         try:
@@ -91,7 +93,9 @@ class Gateway:
         return f"{host}:{self.port}"
 
     async def start(self) -> None:
-        """Start serving."""
+        """Start serving (and warm the profiles' pools unless configured not to)."""
+        if self.config.warm_up:
+            self.launcher.warm_up(list(self.profiles.values()))
         await self.server.start()
         for service in ("", *SERVICES):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -107,6 +111,7 @@ class Gateway:
         """Stop serving: NOT_SERVING, then let running calls finish within ``grace``."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.config.shutdown_grace_seconds if grace is None else grace)
+        await self.launcher.aclose()
         self.registry.close()
         self.launcher.cgroups.release()
         log.info("gateway_stopped")

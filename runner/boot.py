@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-BOOTSTRAP = "import sys,json;c=json.loads(sys.argv[1]);sys.path[:0]=c['path'];import runner.main;runner.main.main(c)"
+BOOTSTRAP = "import sys,json;c=json.loads(sys.argv[1]);sys.path[:0]=c['path'];import runner.{0};runner.{0}.main(c)"
 
 
 @cache
@@ -30,6 +30,7 @@ def runtime_path() -> tuple[str, ...]:
     return tuple(paths)
 
 
-def command(config: dict[str, Any], python: str | None = None) -> list[str]:
-    """The argv that starts one worker with ``config`` (limits, frame sizes, import path)."""
-    return [python or sys.executable, "-I", "-S", "-c", BOOTSTRAP, orjson.dumps(config).decode()]
+def command(config: dict[str, Any], python: str | None = None, *, entry: str = "main") -> list[str]:
+    """The argv that starts a worker (``entry`` main) or a zygote (``entry`` zygote)."""
+    bootstrap = BOOTSTRAP.format(entry)
+    return [python or sys.executable, "-I", "-S", "-c", bootstrap, orjson.dumps(config).decode()]

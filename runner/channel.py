@@ -31,6 +31,7 @@ class Channel:
         self._pending: dict[str, Future[Any]] = {}
         self._pending_lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._job: Future[dict[str, Any]] = Future()
 
     def send(self, message: dict[str, Any], default: Any = None) -> None:
         """Send one frame; raises TypeError if it is not JSON-serialisable."""
@@ -71,14 +72,22 @@ class Channel:
         """Start the reader thread; the process exits when the gateway closes the channel.
 
         Exiting on EOF means a worker never outlives its gateway's interest in it, even
-        when the plugin is blocked in native code.
+        when the plugin is blocked in native code. The thread also receives the job
+        (:meth:`job`), so it is started before the worker says it is ready.
         """
         threading.Thread(target=self._read_loop, name="airlock-channel", daemon=True).start()
+
+    def job(self) -> dict[str, Any]:
+        """Block until the gateway's job arrives (the reader thread must be running)."""
+        return self._job.result()
 
     def _read_loop(self) -> None:
         try:
             while (message := self.receive()) is not None:
                 if message["op"] != "reply":
+                    # The first other frame is the job; the gateway sends nothing else.
+                    if not self._job.done():
+                        self._job.set_result(message)
                     continue
                 with self._pending_lock:
                     future = self._pending.pop(str(message.get("call_id")), None)

@@ -6,11 +6,16 @@ source, and the class lookup order Pipe, Filter, Action, Event.
 """
 
 from __future__ import annotations
+import __future__
 
+import base64
+import importlib.util
 import linecache
+import marshal
 import re
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,8 +79,54 @@ def display_filename(function_id: str) -> str:
     return f"<function {function_id}>"
 
 
-def load(function_id: str, source: str, workdir: Path) -> LoadedFunction:
-    """Execute ``source`` as module ``function_<id>`` and build its plugin class."""
+def _code(
+    content: str,
+    filename: str,
+    cached: str | None,
+    on_compiled: Callable[[str], None] | None,
+    max_compiled_bytes: int,
+) -> types.CodeType:
+    """The module's code object: from the gateway's cache, or compiled here and offered to it.
+
+    The cache holds ``marshal`` bytes, which only ever travel gateway → sandbox: a sandbox
+    offers its compiled code *before* any of the plugin's code has run in it, so what the
+    gateway caches was produced by the runner alone. The bytes carry the interpreter's
+    magic number and are used only by the same runtime.
+    """
+    if cached:
+        raw = base64.b64decode(cached)
+        magic = importlib.util.MAGIC_NUMBER
+        if raw.startswith(magic):
+            # The gateway's own cache, filled by the runner (see above), never by a plugin.
+            cached_code = marshal.loads(raw[len(magic) :])  # noqa: S302
+            if isinstance(cached_code, types.CodeType) and cached_code.co_filename == filename:
+                return cached_code
+    # Upstream execs the source from a module with ``from __future__ import annotations``,
+    # which the compiled plugin inherits: its annotations are strings there, and here.
+    code: types.CodeType = compile(
+        content, filename, "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True
+    )
+    if on_compiled is not None:
+        encoded = base64.b64encode(importlib.util.MAGIC_NUMBER + marshal.dumps(code)).decode()
+        if len(encoded) <= max_compiled_bytes:
+            on_compiled(encoded)
+    return code
+
+
+def load(
+    function_id: str,
+    source: str,
+    workdir: Path,
+    *,
+    cached: str | None = None,
+    on_compiled: Callable[[str], None] | None = None,
+    max_compiled_bytes: int = 0,
+) -> LoadedFunction:
+    """Execute ``source`` as module ``function_<id>`` and build its plugin class.
+
+    ``cached`` is the gateway's compiled code for exactly this source, if it has it;
+    otherwise the source is compiled and ``on_compiled`` receives the encoded code.
+    """
     frontmatter = extract_frontmatter(source)
     content = replace_imports(source)
     filename = display_filename(function_id)
@@ -88,7 +139,7 @@ def load(function_id: str, source: str, workdir: Path) -> LoadedFunction:
     module.__file__ = str(path)
     sys.modules[module_name] = module
     try:
-        code = compile(content, filename, "exec")
+        code = _code(content, filename, cached, on_compiled, max_compiled_bytes)
         exec(code, module.__dict__)  # noqa: S102 - running the plugin is this process's job
         for class_name, kind in KINDS:
             cls = getattr(module, class_name, None)

@@ -15,10 +15,10 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from runner import failure, inspection, invocation
+from runner import failure, inspection, invocation, warmup
 from runner.channel import Channel
 from runner.confine import sequence
-from runner.loader import LoadError, load
+from runner.loader import LoadedFunction, LoadError, load
 
 
 def _take_channel() -> tuple[int, int]:
@@ -36,9 +36,20 @@ def _take_channel() -> tuple[int, int]:
     return channel_in, channel_out
 
 
+def _load(job: dict[str, Any], channel: Channel, workdir: Path) -> LoadedFunction:
+    return load(
+        job["function_id"],
+        job["source"],
+        workdir,
+        cached=job.get("code"),
+        on_compiled=lambda code: channel.send({"op": "compiled", "code": code}),
+        max_compiled_bytes=channel.max_out_bytes // 2,
+    )
+
+
 def _inspect(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
     try:
-        loaded = load(job["function_id"], job["source"], workdir)
+        loaded = _load(job, channel, workdir)
     except LoadError as exc:
         channel.send(failure.report("load_error", exc.error_type, str(exc), channel.max_out_bytes))
         return
@@ -56,7 +67,7 @@ def _inspect(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
 
 def _invoke(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
     try:
-        loaded = load(job["function_id"], job["source"], workdir)
+        loaded = _load(job, channel, workdir)
     except LoadError as exc:
         channel.send(failure.report("result", exc.error_type, str(exc), channel.max_out_bytes, ok=False))
         return
@@ -64,8 +75,21 @@ def _invoke(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
 
 
 def main(config: dict[str, Any]) -> NoReturn:
-    """Run one job from the gateway, then wait to be reaped."""
+    """Entry point of a worker spawned as a fresh interpreter (``fresh`` mode)."""
     channel_in, channel_out = _take_channel()
+    serve(channel_in, channel_out, config)
+
+
+def serve(channel_in: int, channel_out: int, config: dict[str, Any]) -> NoReturn:
+    """Confine, run one job from the gateway, then wait to be reaped.
+
+    Entered from :func:`main` in a fresh interpreter, or by a process forked from the
+    zygote (runner.zygote), with the channel already set up and stdout/stderr pointing at
+    the captured output.
+    """
+    # Imports after confinement must not write bytecode next to host sources (they are
+    # read-only anyway); the gateway compiles the runner's ahead of time.
+    sys.dont_write_bytecode = True
     # The gateway spawns workers with an empty environment, but CPython's C-locale
     # coercion (PEP 538) adds LC_CTYPE back; the plugin gets nothing at all.
     os.environ.clear()
@@ -81,11 +105,11 @@ def main(config: dict[str, Any]) -> NoReturn:
         os._exit(70)
     workdir = Path("/tmp")
     tempfile.tempdir = str(workdir)
-    channel.send({"op": "ready"})
-    job = channel.receive()
-    if job is None:
-        os._exit(0)
+    if config.get("warm_up"):
+        warmup.run()
     channel.serve_replies()
+    channel.send({"op": "ready"})
+    job = channel.job()
     if job["op"] == "inspect":
         _inspect(job, channel, workdir)
     elif job["op"] == "invoke":

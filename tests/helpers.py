@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gateway.client import AirlockClient, Call, Event, Result, Started
@@ -59,17 +61,53 @@ async def register(client: AirlockClient, name: str, function_id: str | None = N
     return record.id
 
 
-def sandbox_alive(pid_namespace: str) -> bool:
-    """True while any process of the host is in this pid namespace ("pid:[inode]").
+def sandbox_alive(sandbox: str) -> bool:
+    """True while a live process of this sandbox exists ("pid:[inode]@start of its PID 1").
 
-    A sandbox reports its namespace from inside; the test looks for it from outside, in the
-    kernel's own process table, so nothing the sandbox says can fake the answer.
+    A sandbox reports its identity from inside; the test looks for it from outside, in the
+    kernel's own process table, so nothing the sandbox says can fake the answer. The start
+    time of the namespace's PID 1 tells apart a later sandbox whose namespace got the same
+    (reused) number. A zombie (dead, only its exit status left for a parent to collect)
+    does not count: it runs nothing and holds nothing but its pid.
     """
+    namespace, _, started = sandbox.partition("@")
+    found = False
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry}/ns/pid") == pid_namespace:
-                    return True
-            except OSError:
-                continue  # exited meanwhile
-    return False
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != namespace or zombie(int(entry)):
+                continue
+            status = Path(f"/proc/{entry}/status").read_text()
+            nspid = next(line.split()[-1] for line in status.splitlines() if line.startswith("NSpid:"))
+            if started and nspid == "1" and _start_time(int(entry)) != started:
+                return False  # a newer sandbox with the same namespace number
+        except (OSError, StopIteration):
+            continue  # exited meanwhile
+        found = True
+    return found
+
+
+def sandbox_gone(sandbox: str, within: float = 5.0) -> bool:
+    """True once no process of the sandbox is left, waiting up to ``within`` seconds.
+
+    The Result arrives once the sandbox has been killed and its plugin processes are gone;
+    the kernel finishes tearing down its PID 1 and namespaces right after.
+    """
+    deadline = time.monotonic() + within
+    while sandbox_alive(sandbox):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _start_time(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2 :].split()[19]
+
+
+def zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits to be reaped."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2] == "Z"

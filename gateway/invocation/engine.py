@@ -23,20 +23,19 @@ from gateway.errors import ProtocolError
 from gateway.invocation import scrub
 from gateway.invocation.clock import ActiveClock, TokenBucket
 from gateway.invocation.domain import (
-    Call,
     CallReply,
     CancelRequest,
-    Event,
     HostStream,
     Outcome,
     Result,
     Started,
     StartRequest,
 )
+from gateway.invocation.outbox import Outbox
 from gateway.profiles import Profile
 from gateway.registry.record import FunctionRecord
 from gateway.sandbox import verdict
-from gateway.sandbox.frames import CallAbandonedFrame, CallFrame, EventFrame, ResultFrame
+from gateway.sandbox.frames import CallAbandonedFrame, CallFrame, CompiledFrame, EventFrame, ResultFrame
 from gateway.sandbox.launcher import Launcher
 from gateway.sandbox.usage import Usage
 from gateway.sandbox.verdict import Ending
@@ -86,11 +85,13 @@ class Invocation:
         self._clock: ActiveClock | None = None
         self._ending: Ending | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        self._seq = 0
+        self._emitted = 0
         self._pending: dict[str, _PendingCall] = {}
         self._finished_calls: set[str] = set()
         self._host_done = False
         self._rate = TokenBucket(profile.max_events_per_second)
+        self._outbox = Outbox()
+        self._worker: Worker | None = None
 
     def started(self) -> Started:
         """The Started message for this invocation."""
@@ -109,6 +110,7 @@ class Invocation:
             "user_valves": s.user_valves,
             "model": s.model,
             "request": s.request,
+            "code": self._launcher.code_cache.get(self.record.id, self.record.sha256),
         }
 
     def _finish(self, ending: Ending) -> None:
@@ -121,9 +123,23 @@ class Invocation:
         """Send Started, run the worker to its end, return the Result (not yet sent)."""
         began = time.monotonic()
         await self._host.send(self.started())
-        worker: Worker | None = None
+        async with anyio.create_task_group() as writer:
+            # The writer outlives the worker: what the plugin emitted before its result is
+            # all delivered, in order, before the Result goes out.
+            writer.start_soon(self._outbox.write_to, self._host)
+            try:
+                await self._run_worker()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._outbox.close()
+        wall_ms = int((time.monotonic() - began) * 1000)
+        assert self._ending is not None
+        return self._result(self._ending, self._worker, wall_ms)
+
+    async def _run_worker(self) -> None:
         try:
             async with self._launcher.worker(self.profile) as worker:
+                self._worker = worker
                 await worker.send(self._job())
                 # The clock starts once the worker is ready: waiting for a free slot and
                 # booting an interpreter are Airlock's time, not the plugin's.
@@ -142,9 +158,6 @@ class Invocation:
             log.exception("invocation_internal_error")
             if self._ending is None:
                 self._ending = Ending(Outcome.CRASHED, "an internal error of the gateway (logged)", "InternalError")
-        wall_ms = int((time.monotonic() - began) * 1000)
-        assert self._ending is not None
-        return self._result(self._ending, worker, wall_ms)
 
     def _result(self, ending: Ending, worker: Worker | None, wall_ms: int) -> Result:
         counted = worker.counters if worker else None
@@ -171,8 +184,12 @@ class Invocation:
 
     async def _pump_worker(self, worker: Worker) -> None:
         try:
-            while True:
+            frame = await worker.receive()
+            if isinstance(frame, CompiledFrame):
+                # First frame only: sent before any of the plugin's code ran in the worker.
+                self._launcher.code_cache.put(self.record.id, self.record.sha256, frame.code)
                 frame = await worker.receive()
+            while True:
                 if isinstance(frame, EventFrame):
                     await self._forward_event(frame)
                 elif isinstance(frame, CallFrame):
@@ -184,6 +201,7 @@ class Invocation:
                     return
                 else:
                     raise ProtocolViolation(f"unexpected {frame.op!r} frame during an invocation")
+                frame = await worker.receive()
         except OutputExceeded as exc:
             self._finish(Ending(Outcome.OUTPUT_LIMIT, str(exc), "OutputLimit"))
         except ProtocolViolation as exc:
@@ -192,27 +210,28 @@ class Invocation:
             returncode = await worker.wait_exit(_EXIT_GRACE_SECONDS)
             self._finish(verdict.from_exit(returncode, worker.cgroup.counters(), self.profile))
 
-    def _next_seq(self) -> int:
-        if self._seq >= self.profile.max_events:
+    def _admit(self) -> None:
+        """Count one event or call the plugin sent against the profile's caps."""
+        if self._emitted >= self.profile.max_events:
             raise OutputExceeded(f"the plugin sent more than max_events={self.profile.max_events} events and calls")
         if not self._rate.take():
             raise OutputExceeded(
                 f"the plugin sent events faster than max_events_per_second={self.profile.max_events_per_second}"
             )
-        self._seq += 1
-        return self._seq
+        self._emitted += 1
 
     async def _forward_event(self, frame: EventFrame) -> None:
-        await self._host.send(Event(self._next_seq(), frame.type, orjson.dumps(frame.data)))
+        self._admit()
+        await self._outbox.event(frame.type, frame.data)
 
     async def _forward_call(self, worker: Worker, frame: CallFrame) -> None:
         assert self._clock is not None
         assert self._tg is not None
-        seq = self._next_seq()
+        self._admit()
         call_id = uuid.uuid4().hex
         pending = self._pending[call_id] = _PendingCall(frame.call_id, frame.type)
         self._clock.call_started()
-        await self._host.send(Call(seq, call_id, frame.type, orjson.dumps(frame.data), self.call_timeout))
+        await self._outbox.call(call_id, frame.type, frame.data, self.call_timeout)
         if self._host_done:
             await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE)
         else:

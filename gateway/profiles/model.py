@@ -23,8 +23,22 @@ class Profile(BaseModel):
 
     name: str = Field(default="", description="Set from the file name; not written in the file.", exclude=True)
     description: str = Field(default="", description="What this profile is for, for operators.")
-    mode: Literal["fresh"] = Field(
-        default="fresh", description="How workers start: 'fresh' spawns a new interpreter per invocation."
+    mode: Literal["warm", "fresh"] = Field(
+        default="warm",
+        description="How workers start: 'warm' forks them from this profile's zygote, ahead of time into a "
+        "warm pool; 'fresh' spawns a new interpreter per invocation. Confinement is identical.",
+    )
+    warm_pool_size: int = Field(
+        default=2,
+        ge=0,
+        le=256,
+        description="Workers forked and confined ahead of time ('warm' mode); 0 forks each on demand.",
+    )
+    zygote_max_forks: int = Field(
+        default=1_000, ge=1, le=1_000_000, description="Forks after which the zygote is replaced by a new one."
+    )
+    zygote_max_age_seconds: float = Field(
+        default=900.0, gt=0, le=86_400, description="Age after which the zygote is replaced by a new one."
     )
     wall_seconds: float = Field(
         default=10.0,

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import anyio
 
 from gateway.errors import FunctionLoadError, InvalidValves, WorkerFailed
 from gateway.profiles import Profile
-from gateway.sandbox.frames import Frame, FunctionInfo, InspectedFrame, InvalidValvesFrame, LoadErrorFrame
+from gateway.sandbox.codecache import CodeCache
+from gateway.sandbox.frames import (
+    CompiledFrame,
+    Frame,
+    FunctionInfo,
+    InspectedFrame,
+    InvalidValvesFrame,
+    LoadErrorFrame,
+)
 from gateway.sandbox.launcher import Launcher
 from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, StartFailed, Worker, WorkerGone
 
 
-async def _answer(worker: Worker, job: dict[str, Any]) -> InspectedFrame | LoadErrorFrame | InvalidValvesFrame:
+async def _answer(
+    worker: Worker, job: dict[str, Any], cache: CodeCache
+) -> InspectedFrame | LoadErrorFrame | InvalidValvesFrame:
     """Send the job and read the one answer while draining what the plugin prints.
 
     Failures are caught inside the task group and re-raised after it, so callers see the
@@ -35,6 +46,10 @@ async def _answer(worker: Worker, job: dict[str, Any]) -> InspectedFrame | LoadE
         try:
             await worker.send(job)
             answer = await worker.receive()
+            if isinstance(answer, CompiledFrame):
+                # First frame only: sent before any of the plugin's code ran in the worker.
+                cache.put(job["function_id"], hashlib.sha256(job["source"].encode()).hexdigest(), answer.code)
+                answer = await worker.receive()
         except (WorkerGone, OutputExceeded, ProtocolViolation, OSError, anyio.BrokenResourceError) as exc:
             failure = exc
         tg.cancel_scope.cancel()
@@ -53,7 +68,7 @@ async def inspect(
     try:
         async with launcher.worker(profile, "inspect") as worker:
             with anyio.fail_after(profile.inspect_timeout_seconds):
-                answer = await _answer(worker, job)
+                answer = await _answer(worker, job, launcher.code_cache)
     except TimeoutError:
         raise FunctionLoadError(
             "TimeoutError", f"loading took longer than {profile.inspect_timeout_seconds} s"

@@ -115,8 +115,21 @@ class InvalidValvesFrame(BaseModel):
     error: Annotated[str, Field(max_length=65_536)]
 
 
+class CompiledFrame(BaseModel):
+    """The module code the worker compiled for its job, offered to the gateway's code cache.
+
+    Accepted only as the first frame after the job, before any of the plugin's code has run
+    in the worker; the gateway never decodes it, it only hands it to later workers.
+    """
+
+    model_config = _STRICT
+    op: Literal["compiled"]
+    code: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9+/]+={0,2}$")]
+
+
 Frame = Annotated[
     ReadyFrame
+    | CompiledFrame
     | EventFrame
     | CallFrame
     | CallAbandonedFrame

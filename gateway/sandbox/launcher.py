@@ -1,30 +1,49 @@
-"""Hands out confined workers per profile, bounded by each profile's ``max_concurrent``."""
+"""Hands out confined workers per profile, bounded by each profile's ``max_concurrent``.
+
+``warm`` profiles fork workers from their zygote, ahead of time into a warm pool and on
+demand when the pool is empty; ``fresh`` profiles spawn a new interpreter per worker. Every
+worker goes through the same cgroup placement and confinement either way, and runs exactly
+one job.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
+import structlog
+from anyio.abc import Process
 
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import Cgroups
+from gateway.sandbox.codecache import CodeCache
 from gateway.sandbox.confinement import UidAllocator
-from gateway.sandbox.worker import Worker
+from gateway.sandbox.pool import WarmPool
+from gateway.sandbox.worker import Spawn, StartFailed, Worker, runner_config, spawner
+from gateway.sandbox.zygote import ZygoteFailed, ZygoteSlot, become_subreaper
+
+log = structlog.get_logger("airlock.launcher")
 
 Pool = Literal["invoke", "inspect"]
 
 
 class Launcher:
-    """Starts workers; one capacity limiter per profile."""
+    """Starts workers; one capacity limiter per profile and pool, one zygote and warm pool per profile."""
 
     def __init__(self, cgroups: Cgroups, *, python: str | None = None) -> None:
         self.python = python or sys.executable
         self.cgroups = cgroups
+        self.code_cache = CodeCache()
         self._uids = UidAllocator()
         self._limiters: dict[tuple[str, Pool], anyio.CapacityLimiter] = {}
+        self._zygotes: dict[str, ZygoteSlot] = {}
+        self._pools: dict[str, WarmPool] = {}
+        self._closed = False
+        self._releases: set[asyncio.Task[None]] = set()
 
     def _limiter(self, profile: Profile, pool: Pool) -> anyio.CapacityLimiter:
         key = (profile.name, pool)
@@ -33,17 +52,107 @@ class Launcher:
             limiter = self._limiters[key] = anyio.CapacityLimiter(profile.max_concurrent)
         return limiter
 
+    def zygote(self, profile: Profile) -> ZygoteSlot:
+        """The zygote slot of a ``warm`` profile (created on first use)."""
+        slot = self._zygotes.get(profile.name)
+        if slot is None:
+            if not self._zygotes:
+                # Forked workers are re-parented to the gateway, which must reap them.
+                become_subreaper()
+            # Forked workers warm up while they wait in the pool (runner.warmup).
+            config = {**runner_config(profile), "warm_up": True}
+            slot = self._zygotes[profile.name] = ZygoteSlot(profile, config, self.python)
+        return slot
+
+    def _spawner(self, profile: Profile) -> Spawn:
+        if profile.mode == "fresh":
+            return spawner(profile, self.python)
+        slot = self.zygote(profile)
+
+        async def fork() -> Process:
+            try:
+                return await slot.fork()
+            except ZygoteFailed as exc:
+                raise StartFailed(f"the zygote of profile {profile.name!r} failed: {exc}") from None
+
+        return fork
+
+    async def start(self, profile: Profile) -> Worker:
+        """A new ready worker of ``profile`` (not from the pool)."""
+        return await Worker.start(profile, spawn=self._spawner(profile), cgroups=self.cgroups, uid=self._uids.next())
+
+    def pool(self, profile: Profile) -> WarmPool | None:
+        """The warm pool of ``profile``, started on first use (None without one)."""
+        if profile.mode != "warm" or profile.warm_pool_size == 0 or self._closed:
+            return None
+        pool = self._pools.get(profile.name)
+        if pool is None:
+            pool = WarmPool(profile.name, profile.warm_pool_size, lambda: self.start(profile))
+            self._pools[profile.name] = pool
+            pool.run()
+        return pool
+
+    def warm_up(self, profiles: list[Profile]) -> None:
+        """Start the warm pools of ``profiles`` now rather than on their first invocation."""
+        for profile in profiles:
+            self.pool(profile)
+
     @asynccontextmanager
     async def worker(self, profile: Profile, pool: Pool = "invoke") -> AsyncIterator[Worker]:
-        """A ready worker for one job; killed and cleaned up on exit, whatever happened.
+        """A ready worker for one job; stopped on exit, whatever happened, then released.
 
-        Registrations draw from their own pool: invocations waiting on a human for minutes
-        must not make ``PutFunction`` time out.
+        On exit the sandbox is killed and its output and counters collected (Worker.stop)
+        before the caller goes on, so that it can build its result; reaping the worker and
+        removing its cgroup (Worker.release) then finish in the background, and the
+        worker's capacity slot is only given back once they have.
+
+        Registrations draw from their own limiter: invocations waiting on a human for
+        minutes must not make ``PutFunction`` time out.
         """
-        async with self._limiter(profile, pool):
-            worker = await Worker.start(profile, python=self.python, cgroups=self.cgroups, uid=self._uids.next())
-            try:
-                yield worker
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await worker.close()
+        limiter = self._limiter(profile, pool)
+        slot = object()
+        await limiter.acquire_on_behalf_of(slot)
+        try:
+            warm = self.pool(profile)
+            worker = warm.take() if warm is not None else None
+            if worker is None:
+                worker = await self.start(profile)
+        except BaseException:
+            limiter.release_on_behalf_of(slot)
+            raise
+        try:
+            yield worker
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await worker.stop()
+                finally:
+                    self._in_background(self._release(worker, limiter, slot))
+
+    async def _release(self, worker: Worker, limiter: anyio.CapacityLimiter, slot: object) -> None:
+        try:
+            await worker.release()
+        except Exception:
+            log.exception("worker_release_failed", pid=worker.pid)
+        finally:
+            limiter.release_on_behalf_of(slot)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def aclose(self) -> None:
+        """Close the warm pools and retire the zygotes (running workers are the callers')."""
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            # Releases in flight finish first: they reap workers and remove cgroups.
+            while self._releases:
+                await asyncio.gather(*self._releases, return_exceptions=True)
+            for warm in self._pools.values():
+                await warm.aclose()
+            for slot in self._zygotes.values():
+                await slot.aclose()
+            if self._zygotes:
+                # Workers still running are the callers' and already reparented.
+                become_subreaper(enable=False)

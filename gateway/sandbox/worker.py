@@ -13,6 +13,8 @@ import contextlib
 import os
 import signal
 import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from subprocess import PIPE
 from typing import Any
 
@@ -24,6 +26,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from pydantic import ValidationError
 
 from gateway.profiles import Profile
+from gateway.sandbox import strays
 from gateway.sandbox.cgroups import MIB, Cgroups, Counters, InvocationCgroup, Limits
 from gateway.sandbox.confinement import confine_frame
 from gateway.sandbox.frames import FRAME, Frame, ReadyFrame
@@ -73,6 +76,59 @@ def runner_config(profile: Profile) -> dict[str, Any]:
     return {"path": boot.runtime_path(), "max_job_bytes": MAX_JOB_BYTES, "frame_bytes": profile.frame_bytes}
 
 
+#: Starts a worker process that waits for its ``confine`` frame (spawned or forked).
+Spawn = Callable[[], Awaitable[Process]]
+
+
+def spawner(profile: Profile, python: str) -> Spawn:
+    """Spawn a fresh interpreter per worker (``fresh`` mode)."""
+
+    async def spawn() -> Process:
+        return await anyio.open_process(
+            boot.command(runner_config(profile), python),
+            stdin=PIPE,
+            stdout=PIPE,
+            stderr=PIPE,
+            cwd="/",
+            env={},
+            start_new_session=True,
+        )
+
+    return spawn
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _only_child(pid: int) -> int | None:
+    children = _children(pid)
+    return children[0] if len(children) == 1 else None
+
+
+def _kill_child(parent: int, pid: int) -> bool:
+    """SIGKILL ``pid`` if it is still ``parent``'s child (a pidfd pins it while checking)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        # A pid whose process was reaped could have been reused meanwhile: only a child of
+        # ``parent`` (which has not reaped it, since the pidfd is open) is the one meant.
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) != parent:
+            return False
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        return True
+    except (OSError, ValueError, IndexError):
+        return False
+    finally:
+        os.close(pidfd)
+
+
 class Worker:
     """A started, confined worker process, its cgroup and its channel."""
 
@@ -89,22 +145,17 @@ class Worker:
         self._sent_bytes = 0
         self._send_lock = anyio.Lock()
         self._closed = False
+        self._stopped = False
+        #: Set once the worker said ``ready``: it is fully confined.
+        self.ready = False
 
     @classmethod
-    async def start(cls, profile: Profile, *, python: str, cgroups: Cgroups, uid: int) -> Worker:
-        """Spawn a worker, place it in a new cgroup, confine it, wait until it is ready."""
+    async def start(cls, profile: Profile, *, spawn: Spawn, cgroups: Cgroups, uid: int) -> Worker:
+        """Start a worker with ``spawn``, place it in a new cgroup, confine it, wait until ready."""
         limits = Limits(memory_bytes=profile.memory_mib * MIB, pids=profile.pids, cpu_cores=profile.cpu_cores)
         cgroup = await anyio.to_thread.run_sync(cgroups.create, uuid.uuid4().hex, limits)
         try:
-            process = await anyio.open_process(
-                boot.command(runner_config(profile), python),
-                stdin=PIPE,
-                stdout=PIPE,
-                stderr=PIPE,
-                cwd="/",
-                env={},
-                start_new_session=True,
-            )
+            process = await spawn()
         except BaseException:
             cgroup.remove()
             raise
@@ -118,6 +169,7 @@ class Worker:
                 first = await worker.receive()
             if not isinstance(first, ReadyFrame):
                 raise ProtocolViolation(f"expected 'ready' first, got {first.op!r}")
+            worker.ready = True
         except (TimeoutError, WorkerGone, OutputExceeded, ProtocolViolation, anyio.BrokenResourceError, OSError) as exc:
             # OSError: placing a worker that already died (ESRCH).
             with anyio.CancelScope(shield=True):
@@ -128,6 +180,11 @@ class Worker:
                 await worker.close()
             raise
         return worker
+
+    def alive(self) -> bool:
+        """Whether the worker is still running (for ready workers kept in a warm pool)."""
+        alive = getattr(self.process, "alive", None)
+        return bool(alive()) if callable(alive) else self.process.returncode is None
 
     async def send(self, message: dict[str, Any]) -> None:
         """Send one frame to the worker (serialised: replies come from several tasks)."""
@@ -184,8 +241,29 @@ class Worker:
             if enforce and self.output_bytes > self.profile.stdio_bytes:
                 raise OutputExceeded(f"the plugin printed more than stdio_bytes={self.profile.stdio_bytes}")
 
+    def _kill_pid1(self) -> bool:
+        """SIGKILL the sandbox's PID 1, which ends everything in its pid namespace at once.
+
+        Once the worker is ready, its only child is PID 1 and every other process of the
+        sandbox is inside PID 1's namespace (a process cannot leave its pid namespace), so
+        the kernel kills them all when PID 1 dies. PID 1's own children (PID 2 and any
+        orphan it adopted) are killed in the same breath, so that they do not wait for PID 1
+        to exit first. The cgroup is still checked in release() and frozen and killed if
+        anything is left.
+        """
+        pid1 = _only_child(self.pid)
+        if pid1 is None:
+            return False
+        for child in _children(pid1):
+            _kill_child(pid1, child)
+        return _kill_child(self.pid, pid1)
+
     def cpu_ms(self) -> int:
-        """CPU time of everything in the sandbox so far (the kernel's count)."""
+        """CPU time of everything in the sandbox so far (the kernel's count).
+
+        It includes the few milliseconds the sandbox spent confining itself, as RLIMIT_CPU
+        does: both count the sandbox's processes from their start.
+        """
         return self.cgroup.cpu_ms()
 
     async def wait_exit(self, grace_seconds: float) -> int | None:
@@ -195,20 +273,44 @@ class Worker:
         return None
 
     async def close(self) -> None:
-        """Kill everything in the cgroup, reap the worker, read usage, remove the cgroup.
+        """Stop the sandbox, then reap the worker and remove its cgroup (stop + release)."""
+        await self.stop()
+        await self.release()
+
+    async def stop(self) -> None:
+        """Kill the sandbox, collect the rest of its output and read the kernel's counters.
+
+        Once this returns, every process of the sandbox has been sent SIGKILL and every
+        holder of its output is gone (the end of the output is only seen then), so the
+        Result can be built. What is left, the kernel tearing down the sandbox's namespaces
+        and the worker exiting, is :meth:`release`'s.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if not (self.ready and self._kill_pid1()):
+                # Everything but the worker: it reaps the sandbox's PID 1 (whose death ends
+                # the rest of the sandbox) and then exits by itself.
+                await anyio.to_thread.run_sync(self.cgroup.kill, self.pid)
+        except OSError:
+            log.exception("cgroup_kill_failed", pid=self.pid)
+        with anyio.move_on_after(_OUTPUT_GRACE_SECONDS):
+            await self.drain_output(enforce=False)
+        try:
+            self.counters = self.cgroup.counters()
+        except OSError:
+            log.exception("cgroup_counters_failed", pid=self.pid)
+
+    async def release(self) -> None:
+        """Reap the worker and remove the cgroup (after :meth:`stop`).
 
         Each step runs even when an earlier one failed: a worker is always reaped and its
-        pipes closed, and a cgroup that cannot be emptied is reported, not forgotten.
+        channel closed, and a cgroup that cannot be emptied is reported, not forgotten.
         """
         if self._closed:
             return
         self._closed = True
-        try:
-            # Everything but the worker first: it reaps the sandbox's PID 1 (whose death
-            # ends the rest of the sandbox) and then exits by itself.
-            await anyio.to_thread.run_sync(self.cgroup.kill, self.pid)
-        except OSError:
-            log.exception("cgroup_kill_failed", pid=self.pid)
         try:
             if await self.wait_exit(_REAP_GRACE_SECONDS) is None:
                 # The worker leads its own session: killpg and a direct kill end it (and
@@ -218,15 +320,14 @@ class Worker:
                 with contextlib.suppress(ProcessLookupError):
                     self.process.kill()
                 await self.process.wait()
-            with anyio.move_on_after(_OUTPUT_GRACE_SECONDS):
-                await self.drain_output(enforce=False)
         finally:
             await self.process.aclose()
             await anyio.to_thread.run_sync(self._release_cgroup)
+            # A sandbox process whose parent died first was adopted by the gateway.
+            strays.reap()
 
     def _release_cgroup(self) -> None:
         try:
-            self.counters = self.cgroup.counters()
             if not self.cgroup.empty():
                 self.cgroup.kill()
             if self.cgroup.empty():

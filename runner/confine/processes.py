@@ -37,14 +37,15 @@ def _quiet() -> None:
     """Hold no descriptor of the gateway's.
 
     Only PID 2 may talk to the gateway, and the gateway sees the channel close when PID 2
-    is gone.
+    is gone. The captured output goes too: the worker and PID 1 have reported any failure
+    of theirs there before they get here, and the gateway reads the sandbox's output to
+    its end as soon as PID 2 and its descendants are gone, without waiting for the
+    kernel to tear the sandbox's namespaces down.
     """
     devnull = os.open("/dev/null", os.O_RDWR)
-    for fd in (0, 1):
+    for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
-    # stderr stays: it is the captured output pipe, where a failed confinement step
-    # reports itself to the gateway (which quotes it in the start failure).
     os.closerange(3, 65536)
 
 

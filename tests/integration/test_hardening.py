@@ -16,9 +16,9 @@ from gateway.client import AirlockClient, Call, Event, Outcome
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import Cgroups
 from gateway.sandbox.confinement import SANDBOX_UID_FIRST
-from gateway.sandbox.worker import StartFailed, Worker
+from gateway.sandbox.worker import StartFailed, Worker, spawner
 from tests.conftest import plugin_source
-from tests.helpers import drain, register, sandbox_alive
+from tests.helpers import drain, register, sandbox_gone
 
 pytestmark = pytest.mark.anyio
 
@@ -49,7 +49,7 @@ async def test_forged_frames_are_crashes_not_gateway_errors(client: AirlockClien
         drained = await drain(client, "misbehave", body={"do": do})
         assert drained.result.outcome is Outcome.CRASHED, drained.result
         assert message in drained.result.error
-        assert not sandbox_alive(drained.events[0].data["sandbox"])
+        assert sandbox_gone(drained.events[0].data["sandbox"])
 
 
 async def test_long_strings_from_the_plugin_stay_function_errors(client: AirlockClient) -> None:
@@ -180,6 +180,7 @@ async def test_a_worker_that_cannot_start_says_why(tmp_path: Path) -> None:
     script.chmod(0o755)
     cgroups = Cgroups.detect()
     cgroups.prepare()
+    profile = Profile(name="p", mode="fresh")
     with pytest.raises(StartFailed) as info:
-        await Worker.start(Profile(name="p"), python=str(script), cgroups=cgroups, uid=SANDBOX_UID_FIRST)
+        await Worker.start(profile, spawn=spawner(profile, str(script)), cgroups=cgroups, uid=SANDBOX_UID_FIRST)
     assert str(info.value) == "it exited with status 7 before it was ready: cannot import runner: boom"

@@ -24,13 +24,14 @@ async def test_worker_starts_clean_and_limited(client: AirlockClient) -> None:
     assert seen["uid"] == 0  # root inside the user namespace, an unprivileged uid outside
     fds = {int(fd): target for fd, target in seen["fds"].items()}
     assert fds[0] == "/dev/null"
-    assert fds[1] == fds[2]  # print() output and stderr share the captured pipe...
-    assert fds[1].startswith("pipe:")
-    assert {fds[3], fds[4]}.isdisjoint({fds[1]})  # ...which is not the frame channel
-    assert fds[3].startswith("pipe:")
-    assert fds[4].startswith("pipe:")
+    assert fds[1] == fds[2]  # print() output and stderr share the captured socket...
+    assert fds[1].startswith("socket:")
+    # ...which is neither end of the frame channel (one socket pair per direction)
+    assert fds[3].startswith("socket:")
+    assert fds[4].startswith("socket:")
+    assert len({fds[1], fds[3], fds[4]}) == 3
     # Nothing else but the plugin's own asyncio loop (epoll + its self-pipe socketpair):
-    # no descriptor of the gateway is inherited.
+    # no descriptor of the gateway or of the zygote is inherited.
     assert fds[5] == "anon_inode:[eventpoll]"
     assert fds[6].startswith("socket:")
     assert fds[7].startswith("socket:")

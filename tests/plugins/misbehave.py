@@ -11,6 +11,12 @@ import sys
 import time
 
 
+def sandbox_identity():
+    """The sandbox's pid namespace and its PID 1's start time: namespace numbers are reused."""
+    stat = open("/proc/1/stat").read()
+    return os.readlink("/proc/self/ns/pid") + "@" + stat[stat.rindex(")") + 2 :].split()[19]
+
+
 class Unserialisable:
     pass
 
@@ -18,9 +24,7 @@ class Unserialisable:
 class Action:
     async def action(self, body, __event_emitter__):
         do = body.get("do")
-        await __event_emitter__(
-            {"type": "pid", "data": {"pid": os.getpid(), "sandbox": os.readlink("/proc/self/ns/pid")}}
-        )
+        await __event_emitter__({"type": "pid", "data": {"pid": os.getpid(), "sandbox": sandbox_identity()}})
         if do == "sleep":
             await asyncio.sleep(3600)
         if do == "block":

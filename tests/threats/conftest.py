@@ -1,4 +1,4 @@
-"""Threat-model suite fixtures: the shared gateway fixtures plus a profile for crowds."""
+"""Threat-model suite fixtures: the shared gateway fixtures, a profile for crowds, both worker modes."""
 
 from __future__ import annotations
 
@@ -25,7 +25,17 @@ start_timeout_seconds = 30
 """
 
 
+@pytest.fixture(params=["warm", "fresh"])
+def sandbox_mode(request: pytest.FixtureRequest) -> str:
+    """Every threat runs against forked (zygote) and spawned workers alike."""
+    mode: str = request.param
+    return mode
+
+
 @pytest.fixture
-def profiles_dir(profiles_dir: Path) -> Path:
+def profiles_dir(profiles_dir: Path, sandbox_mode: str) -> Path:
     (profiles_dir / "crowd.toml").write_text(CROWD_PROFILE)
+    for path in profiles_dir.glob("*.toml"):
+        kept = [line for line in path.read_text().splitlines() if not line.startswith("mode ")]
+        path.write_text("\n".join([f'mode = "{sandbox_mode}"', *kept]) + "\n")
     return profiles_dir

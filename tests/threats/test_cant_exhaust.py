@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.client import AirlockClient, Outcome
-from tests.helpers import sandbox_alive
+from tests.helpers import sandbox_gone
 from tests.threats.probe import Attacked, attack
 
 pytestmark = [pytest.mark.anyio]
@@ -20,7 +20,7 @@ MIB = 1024 * 1024
 
 async def exhaust(client: AirlockClient, name: str, time_limit: float | None = None) -> Attacked:
     attacked = await attack(client, "exhaust", name, time_limit=time_limit)
-    assert not sandbox_alive(attacked.sandbox), "a process of the sandbox outlived its invocation"
+    assert sandbox_gone(attacked.sandbox), "a process of the sandbox outlived its invocation"
     return attacked
 
 
@@ -76,17 +76,22 @@ async def test_cant_recurse_deeply(client: AirlockClient) -> None:
     assert result.error == "maximum recursion depth exceeded"
 
 
+#: RLIMIT_CPU fires on the process's own (tick-sampled) count, the cgroup's may trail it by a
+#: tick per thread; the verdict allows the same 10% (gateway.sandbox.verdict).
+CPU_LIMIT_REACHED_MS = 900
+
+
 async def test_cant_spin_the_cpu(client: AirlockClient) -> None:
     result = (await exhaust(client, "spin")).result
     assert result.outcome is Outcome.CPU_LIMIT, result
     assert result.error == "CPU time limit of 1 s exceeded"
-    assert result.usage.cpu_ms >= 1000
+    assert result.usage.cpu_ms >= CPU_LIMIT_REACHED_MS
 
 
 async def test_cant_spin_in_parallel_threads(client: AirlockClient) -> None:
     result = (await exhaust(client, "spin_threads")).result
     assert result.outcome is Outcome.CPU_LIMIT, result
-    assert result.usage.cpu_ms >= 1000
+    assert result.usage.cpu_ms >= CPU_LIMIT_REACHED_MS
 
 
 async def test_cant_spin_in_child_processes_under_each_ones_rlimit(client: AirlockClient) -> None:

@@ -22,7 +22,7 @@ import pytest
 from gateway.client import AirlockClient, Event
 from gateway.sandbox.cgroups import Cgroups
 from gateway.sandbox.confinement import runtime_binds
-from tests.helpers import sandbox_alive
+from tests.helpers import sandbox_alive, sandbox_gone
 from tests.threats.probe import Attacked, attack, function_id, plugin_source, while_holding
 
 pytestmark = [pytest.mark.anyio]
@@ -45,13 +45,13 @@ async def test_cant_daemonize_past_the_invocation(client: AirlockClient) -> None
     # The orphaned grandchild was adopted by the sandbox's own PID 1, not by the host's init...
     assert attacked.value["parent of grandchild"] == 1
     # ...and went down with it.
-    assert not sandbox_alive(attacked.sandbox)
+    assert sandbox_gone(attacked.sandbox)
 
 
 async def test_cant_survive_in_a_new_session(client: AirlockClient) -> None:
     attacked = await attack(client, "persist", "fork_setsid")
     assert attacked.value["setsid"] == "OK"
-    assert not sandbox_alive(attacked.sandbox)
+    assert sandbox_gone(attacked.sandbox)
 
 
 async def test_cant_leave_files_for_the_next_invocation(client: AirlockClient) -> None:

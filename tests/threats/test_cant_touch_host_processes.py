@@ -18,14 +18,15 @@ import pytest
 
 from gateway.client import AirlockClient, Outcome
 from gateway.sandbox.confinement import SANDBOX_UID_COUNT, SANDBOX_UID_FIRST
-from tests.helpers import sandbox_alive
+from tests.helpers import sandbox_alive, sandbox_gone
 from tests.threats.probe import Attacked, attack, needs_landlock, while_holding
 
 pytestmark = [pytest.mark.anyio]
 
 
-def host_pids(pid_namespace: str) -> list[int]:
+def host_pids(sandbox: str) -> list[int]:
     """Host pids of a sandbox's processes, and of the worker that is their parent outside."""
+    pid_namespace = sandbox.partition("@")[0]
     inside = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -75,8 +76,8 @@ async def test_cant_kill_everything_beyond_its_sandbox(client: AirlockClient) ->
     # kill(-1, SIGKILL) killed the killer's own child, not its PID 1 and nothing outside.
     assert killer.value == {"kill": "OK", "child": "SIGKILL", "pid 1 alive": True}
     assert victim.value == "released"
-    assert not sandbox_alive(killer.sandbox)
-    assert not sandbox_alive(victim.sandbox)
+    assert sandbox_gone(killer.sandbox)
+    assert sandbox_gone(victim.sandbox)
     assert (await attack(client, "exhaust", "benign")).value == "fine"
 
 

@@ -16,6 +16,14 @@ import threading
 import time
 
 libc = ctypes.CDLL(None, use_errno=True)
+
+
+def sandbox_identity():
+    """The sandbox's pid namespace and its PID 1's start time: namespace numbers are reused."""
+    stat = open("/proc/1/stat").read()
+    return os.readlink("/proc/self/ns/pid") + "@" + stat[stat.rindex(")") + 2 :].split()[19]
+
+
 SYS_CLONE = 56
 SYS_CAPSET = 126
 SYS_IOPRIO_SET = 251
@@ -303,5 +311,5 @@ ATTACKS = {f.__name__: f for f in (
 
 class Action:
     async def action(self, body, __event_emitter__=None):
-        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": os.readlink("/proc/self/ns/pid")}})
+        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": sandbox_identity()}})
         return ATTACKS[body["attack"]](body | {"parent": os.getpid()})

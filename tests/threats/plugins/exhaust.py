@@ -12,6 +12,13 @@ import sys
 import threading
 import time
 
+
+def sandbox_identity():
+    """The sandbox's pid namespace and its PID 1's start time: namespace numbers are reused."""
+    stat = open("/proc/1/stat").read()
+    return os.readlink("/proc/self/ns/pid") + "@" + stat[stat.rindex(")") + 2 :].split()[19]
+
+
 MIB = 1024 * 1024
 
 
@@ -243,7 +250,7 @@ EMITTING = {"event_flood": event_flood, "huge_event": huge_event}
 
 class Action:
     async def action(self, body, __event_emitter__=None):
-        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": os.readlink("/proc/self/ns/pid")}})
+        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": sandbox_identity()}})
         name = body["attack"]
         if name in EMITTING:
             return await EMITTING[name](body, __event_emitter__)

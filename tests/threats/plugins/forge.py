@@ -9,7 +9,15 @@ import os
 import struct
 import time
 
-#: The worker's end of the frame channel towards the gateway (the runner's os.dup(1)).
+
+#: The worker's end of the frame channel towards the gateway (the runner's os.dup(1) in a
+#: spawned worker, the same number in a forked one).
+def sandbox_identity():
+    """The sandbox's pid namespace and its PID 1's start time: namespace numbers are reused."""
+    stat = open("/proc/1/stat").read()
+    return os.readlink("/proc/self/ns/pid") + "@" + stat[stat.rindex(")") + 2 :].split()[19]
+
+
 CHANNEL_OUT = 4
 
 
@@ -77,7 +85,7 @@ ATTACKS = {f.__name__: f for f in (raw_frame, frames_on_stdout, write_channel_in
 
 class Action:
     async def action(self, body, __event_emitter__=None, __event_call__=None):
-        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": os.readlink("/proc/self/ns/pid")}})
+        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": sandbox_identity()}})
         if body["attack"] == "ask":
             return await ask(body, __event_call__)
         return ATTACKS[body["attack"]](body)

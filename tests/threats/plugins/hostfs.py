@@ -7,6 +7,12 @@ import errno
 import os
 
 
+def sandbox_identity():
+    """The sandbox's pid namespace and its PID 1's start time: namespace numbers are reused."""
+    stat = open("/proc/1/stat").read()
+    return os.readlink("/proc/self/ns/pid") + "@" + stat[stat.rindex(")") + 2 :].split()[19]
+
+
 def errname(exc):
     return errno.errorcode.get(exc.errno, str(exc.errno))
 
@@ -81,5 +87,5 @@ ATTACKS = {f.__name__: f for f in (read, listdir, stat, create, append, mkdir, e
 
 class Action:
     async def action(self, body, __event_emitter__=None):
-        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": os.readlink("/proc/self/ns/pid")}})
+        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": sandbox_identity()}})
         return ATTACKS[body["attack"]](body)

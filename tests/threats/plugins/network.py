@@ -7,7 +7,14 @@ import errno
 import os
 import socket
 
+
 # Address families Python may not name on every build: the kernel's numbers.
+def sandbox_identity():
+    """The sandbox's pid namespace and its PID 1's start time: namespace numbers are reused."""
+    stat = open("/proc/1/stat").read()
+    return os.readlink("/proc/self/ns/pid") + "@" + stat[stat.rindex(")") + 2 :].split()[19]
+
+
 FAMILIES = {"AF_PACKET": 17, "AF_NETLINK": 16, "AF_VSOCK": 40, "AF_ALG": 38}
 
 
@@ -124,5 +131,5 @@ ATTACKS = {
 
 class Action:
     async def action(self, body, __event_emitter__=None):
-        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": os.readlink("/proc/self/ns/pid")}})
+        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": sandbox_identity()}})
         return ATTACKS[body["attack"]](body)

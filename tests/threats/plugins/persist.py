@@ -11,6 +11,14 @@ import socket
 import time
 
 libc = ctypes.CDLL(None, use_errno=True)
+
+
+def sandbox_identity():
+    """The sandbox's pid namespace and its PID 1's start time: namespace numbers are reused."""
+    stat = open("/proc/1/stat").read()
+    return os.readlink("/proc/self/ns/pid") + "@" + stat[stat.rindex(")") + 2 :].split()[19]
+
+
 IPC_CREAT = 0o1000
 IPC_EXCL = 0o2000
 
@@ -20,7 +28,7 @@ def errname(exc):
 
 
 def sandbox():
-    return os.readlink("/proc/self/ns/pid")
+    return sandbox_identity()
 
 
 def idle_forever():

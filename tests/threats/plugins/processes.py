@@ -10,6 +10,14 @@ import signal
 import time
 
 libc = ctypes.CDLL(None, use_errno=True)
+
+
+def sandbox_identity():
+    """The sandbox's pid namespace and its PID 1's start time: namespace numbers are reused."""
+    stat = open("/proc/1/stat").read()
+    return os.readlink("/proc/self/ns/pid") + "@" + stat[stat.rindex(")") + 2 :].split()[19]
+
+
 SYS_PTRACE = 101
 SYS_PROCESS_VM_READV = 310
 SYS_PROCESS_VM_WRITEV = 311
@@ -127,7 +135,7 @@ ATTACKS = {f.__name__: f for f in (pids, kill, kill_everything, kill_process_gro
 
 class Action:
     async def action(self, body, __event_emitter__=None, __event_call__=None):
-        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": os.readlink("/proc/self/ns/pid")}})
+        await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": sandbox_identity()}})
         if body["attack"] == "signal_pids_from_the_host":
             return await signal_pids_from_the_host(body, __event_call__)
         if body["attack"] == "victim":

@@ -1,0 +1,142 @@
+"""What an invocation sends the host: one ordered, bounded queue, merging deltas under pressure.
+
+The worker pump puts events and calls in; one writer task takes them out in order and
+writes them to the host's stream. ``seq`` is assigned as a message is written, so it stays
+contiguous. When the host reads more slowly than the plugin emits, messages wait here, and a
+``chat:message:delta`` (or ``message``) event whose data is only ``{"content": str}`` is
+merged, once ``merge_after`` messages wait, into the one waiting right before it if that is
+the same kind: the content is
+concatenated, so the host sees the same text in the same order, in fewer messages. Nothing
+is ever dropped: once ``capacity`` messages wait and the new one cannot be merged, the
+pump waits, and with it the plugin (its channel writes block).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import anyio
+import orjson
+import structlog
+
+from gateway.invocation.domain import Call, Event, HostStream
+
+log = structlog.get_logger("airlock.outbox")
+
+#: Event types whose content the chat UI appends (Open WebUI's message deltas).
+APPENDING_TYPES = frozenset({"chat:message:delta", "message"})
+#: Messages waiting for the host before the plugin is made to wait.
+DEFAULT_CAPACITY = 256
+#: Merging starts once this many messages wait (by default: when the queue is full, where
+#: the plugin would otherwise have to wait): a host that keeps up sees every delta exactly as
+#: the plugin emitted it.
+DEFAULT_MERGE_AFTER = DEFAULT_CAPACITY
+#: A merged delta never grows past this many characters (one gRPC message stays small).
+DEFAULT_MAX_MERGED_CHARS = 64 * 1024
+
+
+@dataclass
+class _Waiting:
+    type: str
+    data_json: bytes = b""
+    #: Set for a mergeable delta: its content so far (data_json is built when written).
+    content: str | None = None
+    call_id: str = ""
+    timeout: float = 0.0
+    is_call: bool = False
+
+    def message(self, seq: int) -> Event | Call:
+        if self.is_call:
+            return Call(seq, self.call_id, self.type, self.data_json, self.timeout)
+        if self.content is not None:
+            return Event(seq, self.type, orjson.dumps({"content": self.content}))
+        return Event(seq, self.type, self.data_json)
+
+
+def _delta_content(event_type: str, data: object) -> str | None:
+    if event_type not in APPENDING_TYPES or not isinstance(data, dict) or data.keys() != {"content"}:
+        return None
+    content = data["content"]
+    return content if isinstance(content, str) else None
+
+
+class Outbox:
+    """The ordered queue between an invocation's worker and its host stream."""
+
+    def __init__(
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        merge_after: int = DEFAULT_MERGE_AFTER,
+        max_merged_chars: int = DEFAULT_MAX_MERGED_CHARS,
+    ) -> None:
+        self._capacity = capacity
+        self._merge_after = merge_after
+        self._max_merged = max_merged_chars
+        self._queue: deque[_Waiting] = deque()
+        self._changed = anyio.Condition()
+        self._closed = False
+        #: Set when writing to the host failed; later messages are discarded.
+        self.broken = False
+        #: seq of the last message written.
+        self.seq = 0
+        #: Deltas merged into an earlier one (they reached the host inside it).
+        self.merged = 0
+
+    async def _put(self, waiting: _Waiting) -> None:
+        async with self._changed:
+            while len(self._queue) >= self._capacity and not self.broken:
+                await self._changed.wait()
+            if self.broken:
+                return  # the host's stream failed: there is nobody left to deliver to
+            self._queue.append(waiting)
+            self._changed.notify_all()
+
+    async def event(self, event_type: str, data: object) -> None:
+        """Queue an event (merged into the last waiting delta when it can be)."""
+        content = _delta_content(event_type, data)
+        if content is not None and len(self._queue) >= self._merge_after:
+            last = self._queue[-1]
+            if (
+                last.type == event_type
+                and last.content is not None
+                and len(last.content) + len(content) <= self._max_merged
+            ):
+                last.content += content
+                self.merged += 1
+                return
+        await self._put(_Waiting(event_type, b"" if content is not None else orjson.dumps(data), content))
+
+    async def call(self, call_id: str, call_type: str, data: object, answer_within: float) -> None:
+        """Queue an ``__event_call__`` (never merged)."""
+        await self._put(_Waiting(call_type, orjson.dumps(data), call_id=call_id, timeout=answer_within, is_call=True))
+
+    async def close(self) -> None:
+        """No more messages: the writer sends what is queued and returns."""
+        async with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    async def _next(self) -> _Waiting | None:
+        async with self._changed:
+            while not self._queue:
+                if self._closed:
+                    return None
+                await self._changed.wait()
+            waiting = self._queue.popleft()
+            self._changed.notify_all()
+            return waiting
+
+    async def write_to(self, host: HostStream) -> None:
+        """Write every message in order until closed and empty (or the host's stream fails)."""
+        while (waiting := await self._next()) is not None:
+            self.seq += 1
+            try:
+                await host.send(waiting.message(self.seq))
+            except Exception as exc:  # noqa: BLE001 - a broken stream ends delivery, not the gateway
+                log.warning("host_write_failed", error=str(exc) or type(exc).__name__)
+                async with self._changed:
+                    self.broken = True
+                    self._queue.clear()
+                    self._changed.notify_all()
+                return

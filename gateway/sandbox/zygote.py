@@ -1,0 +1,217 @@
+"""Zygotes, seen from the gateway: start one per profile, ask it for forks, recycle it.
+
+A zygote (runner.zygote) is a pre-imported interpreter that forks workers; each worker ends
+up as the gateway's own child (see runner.zygote), which is why the gateway makes itself a
+child subreaper before it starts one. The gateway retires a zygote after ``zygote_max_forks``
+forks or ``zygote_max_age_seconds``, and replaces one that failed in any way (died, answered
+nonsense, took too long) before retrying the fork once on the replacement: running sandboxes
+are not the zygote's children, so none of this touches them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from typing import Any
+
+import anyio
+import orjson
+import structlog
+from anyio.abc import Process
+
+from gateway.profiles import Profile
+from gateway.sandbox.forked import ForkedProcess
+from runner import boot
+from runner.confine import syscalls
+from runner.zygote import MESSAGE_BYTES
+
+log = structlog.get_logger("airlock.zygote")
+
+#: How long a zygote may take to import the runtime and say it is ready.
+_START_SECONDS = 30.0
+#: How long one fork request may take before the zygote counts as hung.
+_FORK_SECONDS = 10.0
+#: How long a retired zygote gets to exit after its control socket is closed.
+_EXIT_SECONDS = 2.0
+
+
+class ZygoteFailed(Exception):
+    """A zygote did not start or did not fork; the message says how."""
+
+
+def become_subreaper(enable: bool = True) -> None:
+    """Make this process the reaper of its orphaned descendants (the forked workers), or stop."""
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, int(enable))
+
+
+class Zygote:
+    """One running zygote process and its control socket."""
+
+    def __init__(self, process: Process, control: socket.socket) -> None:
+        self.process = process
+        self.pid = process.pid
+        self._control = control
+        self._lock = anyio.Lock()
+        self.forks = 0
+        self.started = time.monotonic()
+        self.broken = False
+
+    @classmethod
+    async def start(cls, config: dict[str, Any], python: str) -> Zygote:
+        """Spawn a zygote with ``config`` (the worker configuration) and wait until it is ready."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            process = await anyio.open_process(
+                boot.command({**config, "gateway_pid": os.getpid()}, python, entry="zygote"),
+                stdin=theirs.fileno(),
+                stdout=subprocess.DEVNULL,
+                stderr=None,  # a zygote prints nothing unless it crashes: the gateway's log
+                cwd="/",
+                env={},
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        zygote = cls(process, ours)
+        try:
+            ours.settimeout(_START_SECONDS)
+            reply = await anyio.to_thread.run_sync(zygote._receive)
+            if reply.get("ready") != process.pid:
+                raise ZygoteFailed(f"unexpected first message {reply!r}")
+            ours.settimeout(_FORK_SECONDS)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await zygote.aclose()
+            raise
+        log.info("zygote_started", pid=process.pid)
+        return zygote
+
+    def _receive(self) -> dict[str, Any]:
+        try:
+            data = self._control.recv(MESSAGE_BYTES)
+        except OSError as exc:  # includes the timeout
+            raise ZygoteFailed(f"no answer from zygote {self.pid}: {exc or type(exc).__name__}") from None
+        if not data:
+            raise ZygoteFailed(f"zygote {self.pid} exited")
+        try:
+            message = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            message = None
+        if not isinstance(message, dict):
+            raise ZygoteFailed(f"zygote {self.pid} sent a malformed message")
+        return message
+
+    def _fork(self, fds: list[int]) -> int:
+        try:
+            socket.send_fds(self._control, [b'{"op":"fork"}'], fds)
+        except OSError as exc:
+            raise ZygoteFailed(f"zygote {self.pid} is gone: {exc}") from None
+        reply = self._receive()
+        pid = reply.get("pid")
+        if not isinstance(pid, int) or pid <= 1:
+            raise ZygoteFailed(f"zygote {self.pid} could not fork: {reply.get('error', reply)}")
+        return pid
+
+    async def fork(self) -> ForkedProcess:
+        """A new worker, waiting for its ``confine`` frame; marks the zygote broken on failure."""
+        # One socket pair per direction, each shut the other way: the worker can only read
+        # frames from the first, and only write frames and output to the others.
+        to_worker, from_worker, output = (socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(3))
+        ours = [to_worker[0], from_worker[0], output[0]]
+        theirs = [to_worker[1], from_worker[1], output[1]]
+        to_worker[0].shutdown(socket.SHUT_RD)
+        to_worker[1].shutdown(socket.SHUT_WR)
+        for pair in (from_worker, output):
+            pair[0].shutdown(socket.SHUT_WR)
+            pair[1].shutdown(socket.SHUT_RD)
+        try:
+            async with self._lock:
+                if self.broken:
+                    raise ZygoteFailed(f"zygote {self.pid} is being replaced")
+                self.forks += 1
+                try:
+                    pid = await anyio.to_thread.run_sync(self._fork, [s.fileno() for s in theirs])
+                except ZygoteFailed:
+                    self.broken = True
+                    raise
+        except BaseException:
+            for sock in ours:
+                sock.close()
+            raise
+        finally:
+            # The worker has its own copies now (or there is no worker).
+            for sock in theirs:
+                sock.close()
+        return await ForkedProcess.adopt(pid, *ours)
+
+    async def aclose(self) -> None:
+        """Retire: close the control socket (the zygote exits), then reap it."""
+        self.broken = True
+        self._control.close()
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(_EXIT_SECONDS):
+                await self.process.wait()
+            if self.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+            await self.process.aclose()
+        log.info("zygote_stopped", pid=self.pid, forks=self.forks, status=self.process.returncode)
+
+
+class ZygoteSlot:
+    """The current zygote of one profile: started on first use, recycled, replaced."""
+
+    def __init__(self, profile: Profile, config: dict[str, Any], python: str) -> None:
+        self.profile = profile
+        self._config = config
+        self._python = python
+        self._zygote: Zygote | None = None
+        self._lock = anyio.Lock()
+        #: Zygotes started so far (the first one included); replacements show up here.
+        self.generation = 0
+
+    @property
+    def current_pid(self) -> int | None:
+        """The pid of the zygote that serves forks now (None before the first)."""
+        return self._zygote.pid if self._zygote else None
+
+    def _due(self, zygote: Zygote) -> str | None:
+        if zygote.broken or zygote.process.returncode is not None:
+            return "failed"
+        if zygote.forks >= self.profile.zygote_max_forks:
+            return "max_forks"
+        if time.monotonic() - zygote.started >= self.profile.zygote_max_age_seconds:
+            return "max_age"
+        return None
+
+    async def _current(self) -> Zygote:
+        async with self._lock:
+            zygote = self._zygote
+            if zygote is not None and (reason := self._due(zygote)):
+                log.info("zygote_recycled", pid=zygote.pid, reason=reason, profile=self.profile.name)
+                self._zygote = None
+                await zygote.aclose()
+                zygote = None
+            if zygote is None:
+                zygote = self._zygote = await Zygote.start(self._config, self._python)
+                self.generation += 1
+            return zygote
+
+    async def fork(self) -> ForkedProcess:
+        """A forked worker; a failed zygote is replaced and the fork retried once."""
+        try:
+            return await (await self._current()).fork()
+        except ZygoteFailed as exc:
+            log.warning("zygote_failed", error=str(exc), profile=self.profile.name)
+        return await (await self._current()).fork()
+
+    async def aclose(self) -> None:
+        """Retire the current zygote (its forked workers are unaffected)."""
+        async with self._lock:
+            if self._zygote is not None:
+                zygote, self._zygote = self._zygote, None
+                await zygote.aclose()
