@@ -77,10 +77,25 @@ async def throughput(one: Callable[[], Awaitable[Any]], concurrency: int, total:
             except Exception:  # noqa: BLE001 - counted, not raised: the figure is the error count
                 errors += 1
 
+    busy_before = busy_cpu_seconds()
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - began
-    return {"per_second": round(total / elapsed, 1), "errors": errors, "invocations": total}
+    cpu = busy_cpu_seconds() - busy_before
+    return {
+        "per_second": round(total / elapsed, 1),
+        "errors": errors,
+        "invocations": total,
+        # Every process on the machine: gateway, zygote, sandboxes, kernel work, the client.
+        "machine_cpu_ms_per_invocation": round(cpu * 1000 / total, 2),
+    }
+
+
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine spent not idle so far (all cores, /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 async def stream_events(client: AirlockClient, action_id: str, events: int) -> float:
@@ -262,8 +277,9 @@ async def measure(quick: bool) -> dict[str, Any]:
 def table(results: dict[str, Any]) -> str:
     """The figures as a markdown table."""
     rows = [
-        "| variant | p50 (c=1) | p99 (c=1) | invocations/s (c=32), errors | events/s (one stream) | call round trip |",
-        "|---|---|---|---|---|---|",
+        "| variant | p50 (c=1) | p99 (c=1) | invocations/s (c=32), errors | machine CPU per invocation (c=32) "
+        "| events/s (one stream) | call round trip |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in ("in_process", "grpc_floor", "airlock_fresh", "airlock_warm"):
         r = results[name]
@@ -271,7 +287,8 @@ def table(results: dict[str, Any]) -> str:
         rtt = f"{r['call_round_trip_ms']} ms" if "call_round_trip_ms" in r else "—"
         rows.append(
             f"| {name} | {r['latency']['p50_ms']} ms | {r['latency']['p99_ms']} ms | "
-            f"{r['throughput_c32']['per_second']}, {r['throughput_c32']['errors']} | {events} | {rtt} |"
+            f"{r['throughput_c32']['per_second']}, {r['throughput_c32']['errors']} | "
+            f"{r['throughput_c32']['machine_cpu_ms_per_invocation']} ms | {events} | {rtt} |"
         )
     floor, warm = results["grpc_floor"], results["airlock_warm"]
     memory = results["gateway_memory"]

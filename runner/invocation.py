@@ -11,10 +11,14 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import fcntl
 import inspect
 import sys
+import termios
+import time
 from typing import Any
 
 from runner import failure
@@ -23,6 +27,8 @@ from runner.events import make_caller, make_emitter
 from runner.loader import LoadedFunction
 from runner.request import Request
 
+#: How long a result waits for the gateway to read the plugin's output first.
+_OUTPUT_READ_SECONDS = 1.0
 #: Event-loop turns granted after the action returns, so that emits it scheduled with
 #: ``asyncio.create_task`` (fire-and-forget, common in plugins) still go out in order.
 _DRAIN_TURNS = 5
@@ -101,6 +107,26 @@ def _flush_output() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+    _wait_output_read()
+
+
+def _wait_output_read() -> None:
+    """Wait (briefly) until the gateway has read everything written to the output.
+
+    A forked worker's output is a socket: the gateway then has all of it once the result
+    arrives, without waiting for the sandbox to exit. The gateway reads output all along,
+    so this normally returns at once; a plugin that replaced fd 1 only loses the wait.
+    """
+    deadline = time.monotonic() + _OUTPUT_READ_SECONDS
+    unread = array.array("i", [0])
+    while time.monotonic() < deadline:
+        try:
+            fcntl.ioctl(1, termios.TIOCOUTQ, unread)
+        except OSError:
+            return
+        if unread[0] == 0:
+            return
+        time.sleep(0.0002)
 
 
 def _fail(channel: Channel, exc: BaseException, filename: str) -> None:

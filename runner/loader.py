@@ -83,7 +83,7 @@ def _code(
     content: str,
     filename: str,
     cached: str | None,
-    on_compiled: Callable[[str], None] | None,
+    on_compiled: Callable[[str | None], None] | None,
     max_compiled_bytes: int,
 ) -> types.CodeType:
     """The module's code object: from the gateway's cache, or compiled here and offered to it.
@@ -106,10 +106,13 @@ def _code(
     code: types.CodeType = compile(
         content, filename, "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True
     )
-    if on_compiled is not None:
+    if on_compiled is not None and cached is None:
+        # Offered whenever the gateway sent no code and the source compiled (None when too
+        # large): the gateway then knows that such a worker's first frame is the runner's,
+        # never one a plugin forged. Code the gateway sent but this runtime cannot use is
+        # simply compiled again; the gateway expects nothing then.
         encoded = base64.b64encode(importlib.util.MAGIC_NUMBER + marshal.dumps(code)).decode()
-        if len(encoded) <= max_compiled_bytes:
-            on_compiled(encoded)
+        on_compiled(encoded if len(encoded) <= max_compiled_bytes else None)
     return code
 
 
@@ -119,13 +122,14 @@ def load(
     workdir: Path,
     *,
     cached: str | None = None,
-    on_compiled: Callable[[str], None] | None = None,
+    on_compiled: Callable[[str | None], None] | None = None,
     max_compiled_bytes: int = 0,
 ) -> LoadedFunction:
     """Execute ``source`` as module ``function_<id>`` and build its plugin class.
 
     ``cached`` is the gateway's compiled code for exactly this source, if it has it;
-    otherwise the source is compiled and ``on_compiled`` receives the encoded code.
+    otherwise the source is compiled and ``on_compiled`` receives the encoded code (None
+    when it is too large to offer), before any of the plugin's code runs.
     """
     frontmatter = extract_frontmatter(source)
     content = replace_imports(source)

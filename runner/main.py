@@ -1,9 +1,9 @@
 """Worker entry point (runs in the sandbox).
 
 Order matters: take the channel off stdin/stdout and point stdout at the captured output
-pipe, clear the environment, wait for the gateway's ``confine`` frame (sent once this
-process is in its cgroup), confine (runner.confine.sequence: only PID 2 of the sandbox
-returns), say ``ready``, and only then read the job and touch plugin code.
+pipe, clear the environment, wait for the gateway's ``confine`` frame, confine
+(runner.confine.sequence: into the cgroup first; only PID 2 of the sandbox returns), say
+``ready``, and only then read the job and touch plugin code.
 """
 
 from __future__ import annotations
@@ -74,6 +74,13 @@ def _invoke(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
     invocation.run(loaded, job, channel)
 
 
+def _request_maps(channel: Channel) -> None:
+    channel.send({"op": "unshared"})
+    answer = channel.receive()
+    if answer is None or answer.get("op") != "mapped":
+        raise OSError("the gateway did not write the sandbox's uid/gid maps")
+
+
 def main(config: dict[str, Any]) -> NoReturn:
     """Entry point of a worker spawned as a fresh interpreter (``fresh`` mode)."""
     channel_in, channel_out = _take_channel()
@@ -94,12 +101,11 @@ def serve(channel_in: int, channel_out: int, config: dict[str, Any]) -> NoReturn
     # coercion (PEP 538) adds LC_CTYPE back; the plugin gets nothing at all.
     os.environ.clear()
     channel = Channel(channel_in, channel_out, int(config["max_job_bytes"]), int(config["frame_bytes"]))
-    # The gateway sends this only after placing the worker in its cgroup.
     confinement = channel.receive()
     if confinement is None or confinement.get("op") != "confine":
         os._exit(2)
     try:
-        sequence.confine(confinement, keep_fds=(channel_in, channel_out))
+        sequence.confine(confinement, keep_fds=(channel_in, channel_out), request_maps=lambda: _request_maps(channel))
     except BaseException as exc:  # noqa: BLE001 - any failed step stops the worker, said on stderr
         print(f"confinement failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)  # noqa: T201
         os._exit(70)

@@ -140,13 +140,14 @@ class Invocation:
         try:
             async with self._launcher.worker(self.profile) as worker:
                 self._worker = worker
-                await worker.send(self._job())
+                job = self._job()
+                await worker.send(job)
                 # The clock starts once the worker is ready: waiting for a free slot and
                 # booting an interpreter are Airlock's time, not the plugin's.
                 self._clock = ActiveClock(self.timeout, self.profile.session_seconds)
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
-                    tg.start_soon(self._pump_worker, worker)
+                    tg.start_soon(self._pump_worker, worker, job["code"] is not None)
                     tg.start_soon(self._pump_host, worker)
                     tg.start_soon(self._watch_clock)
                     tg.start_soon(self._drain_output, worker)
@@ -182,12 +183,14 @@ class Invocation:
 
     # -- worker side -------------------------------------------------------------------
 
-    async def _pump_worker(self, worker: Worker) -> None:
+    async def _pump_worker(self, worker: Worker, sent_code: bool) -> None:
         try:
             frame = await worker.receive()
-            if isinstance(frame, CompiledFrame):
-                # First frame only: sent before any of the plugin's code ran in the worker.
-                self._launcher.code_cache.put(self.record.id, self.record.sha256, frame.code)
+            if isinstance(frame, CompiledFrame) and not sent_code:
+                # The runner's, before any of the plugin's code ran: a worker without cached
+                # code that compiled the source sends it first. Anywhere else it is forged.
+                if frame.code:
+                    self._launcher.code_cache.put(self.record.id, self.record.sha256, frame.code)
                 frame = await worker.receive()
             while True:
                 if isinstance(frame, EventFrame):
@@ -197,6 +200,7 @@ class Invocation:
                 elif isinstance(frame, CallAbandonedFrame):
                     self._abandon(frame.call_id)
                 elif isinstance(frame, ResultFrame):
+                    worker.returned = True
                     self._finish(verdict.from_result(frame, orjson.dumps(frame.value)))
                     return
                 else:

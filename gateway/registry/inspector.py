@@ -47,8 +47,10 @@ async def _answer(
             await worker.send(job)
             answer = await worker.receive()
             if isinstance(answer, CompiledFrame):
-                # First frame only: sent before any of the plugin's code ran in the worker.
-                cache.put(job["function_id"], hashlib.sha256(job["source"].encode()).hexdigest(), answer.code)
+                # The runner's, before any of the plugin's code ran (jobs here never carry
+                # cached code, so a worker that compiled always sends it first).
+                if answer.code:
+                    cache.put(job["function_id"], hashlib.sha256(job["source"].encode()).hexdigest(), answer.code)
                 answer = await worker.receive()
         except (WorkerGone, OutputExceeded, ProtocolViolation, OSError, anyio.BrokenResourceError) as exc:
             failure = exc

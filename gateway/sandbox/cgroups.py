@@ -223,10 +223,13 @@ class InvocationCgroup:
             _write(memory / "memory.swappiness", "0")
         _write(pids / "pids.max", str(limits.pids))
 
-    def place(self, pid: int) -> None:
-        """Move a process (before it forks) into every directory."""
-        for directory in self._unique:
-            _write(directory / "cgroup.procs", str(pid))
+    def procs_files(self) -> list[str]:
+        """The ``cgroup.procs`` files a process writes ``0`` to in order to move itself here."""
+        return [str(directory / "cgroup.procs") for directory in self._unique]
+
+    def holds(self, pid: int) -> bool:
+        """Whether ``pid`` is in every directory of this cgroup."""
+        return all(str(pid) in (d / "cgroup.procs").read_text().split() for d in self._unique)
 
     def cpu_ms(self) -> int:
         """CPU time of every process in the cgroup so far (one file: polled while running)."""

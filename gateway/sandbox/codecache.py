@@ -36,6 +36,12 @@ class CodeCache:
             self._entries.move_to_end(key)
         return code
 
+    def discard(self, function_id: str, sha256: str) -> None:
+        """Forget the code of this function's source, if cached."""
+        code = self._entries.pop((function_id, sha256), None)
+        if code is not None:
+            self._size -= len(code)
+
     def put(self, function_id: str, sha256: str, code: str) -> None:
         """Remember ``code``; entries larger than the whole cache are not kept."""
         if len(code) > self.max_bytes:

@@ -54,7 +54,21 @@ class UidAllocator:
         return SANDBOX_UID_FIRST + next(self._next) % SANDBOX_UID_COUNT
 
 
-def confine_frame(profile: Profile, uid: int) -> dict[str, Any]:
+def write_id_maps(pid: int, uid: int, gid: int) -> None:
+    """Map uid/gid 0 of worker ``pid``'s new user namespace to ``uid``/``gid`` outside.
+
+    setgroups is denied first: the kernel requires it before an unprivileged gid map, and
+    it stops the sandbox from ever adding groups back.
+    """
+    with open(f"/proc/{pid}/uid_map", "w") as f:
+        f.write(f"0 {uid} 1\n")
+    with open(f"/proc/{pid}/setgroups", "w") as f:
+        f.write("deny")
+    with open(f"/proc/{pid}/gid_map", "w") as f:
+        f.write(f"0 {gid} 1\n")
+
+
+def confine_frame(profile: Profile, uid: int, cgroup_procs: list[str]) -> dict[str, Any]:
     """The ``confine`` frame for one worker of ``profile`` running as ``uid``.
 
     Only a root gateway can map another uid; an unprivileged gateway's sandboxes run as its
@@ -65,6 +79,7 @@ def confine_frame(profile: Profile, uid: int) -> dict[str, Any]:
     return {
         "op": "confine",
         "gateway_pid": os.getpid(),
+        "cgroup_procs": cgroup_procs,
         "uid": uid,
         "gid": uid if os.geteuid() == 0 else os.getegid(),
         "namespaces": list(profile.namespaces),

@@ -9,6 +9,7 @@ socket pairs, each shut in the direction it is not used.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import select
@@ -16,13 +17,58 @@ import socket
 from signal import SIGKILL, SIGTERM, Signals, pidfd_send_signal
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import ByteReceiveStream, ByteSendStream, Process, SocketStream
+
+
+class OutputStream(ByteReceiveStream):
+    """The gateway's end of a worker's output socket, read with ``loop.sock_recv``.
+
+    Besides waiting for data, it can take what has already arrived without waiting
+    (:meth:`receive_available`): the runner waits until its output has been read before
+    it sends its result (runner.invocation), so at that point everything is here.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """The next bytes; raises EndOfStream once every writer is gone."""
+        try:
+            data = await asyncio.get_running_loop().sock_recv(self._sock, max_bytes)
+        except OSError:
+            raise anyio.ClosedResourceError from None
+        if not data:
+            raise anyio.EndOfStream
+        return data
+
+    def receive_available(self, max_bytes: int) -> bytes:
+        """What has arrived so far, up to ``max_bytes``, without waiting."""
+        chunks: list[bytes] = []
+        size = 0
+        while size < max_bytes:
+            try:
+                data = self._sock.recv(min(65536, max_bytes - size))
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+            size += len(data)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        """Close the socket."""
+        self._sock.close()
 
 
 class ForkedProcess(Process):
     """A forked worker: its pid(fd), its channel and its output stream."""
 
-    def __init__(self, pid: int, to_worker: SocketStream, from_worker: SocketStream, output: SocketStream) -> None:
+    def __init__(self, pid: int, to_worker: SocketStream, from_worker: SocketStream, output: OutputStream) -> None:
         self._pid = pid
         # Opened right away: the worker is the gateway's unreaped child, so the pid is its.
         self._pidfd = os.pidfd_open(pid)
@@ -44,7 +90,7 @@ class ForkedProcess(Process):
             pid,
             await SocketStream.from_socket(to_worker),
             await SocketStream.from_socket(from_worker),
-            await SocketStream.from_socket(output),
+            OutputStream(output),
         )
 
     def _poll(self) -> bool:
@@ -90,7 +136,12 @@ class ForkedProcess(Process):
         """Close the streams and reap the worker (killing it if it still runs)."""
         with anyio.CancelScope(shield=True):
             for stream in (self._to_worker, self._from_worker, self._output):
-                await stream.aclose()
+                # Each closed whatever happened to the one before.
+                with contextlib.suppress(Exception):
+                    await stream.aclose()
+            # A transport that failed (a write after the worker died) closes its socket in
+            # a callback on the next loop turn: let it run.
+            await anyio.lowlevel.checkpoint()
             if self._returncode is None:
                 self.kill()
                 await self.wait()
@@ -118,6 +169,6 @@ class ForkedProcess(Process):
         return self._from_worker
 
     @property
-    def stderr(self) -> ByteReceiveStream:
+    def stderr(self) -> OutputStream:
         """What the plugin prints (its stdout and stderr)."""
         return self._output

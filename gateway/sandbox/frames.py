@@ -17,6 +17,13 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
+class UnsharedFrame(BaseModel):
+    """The worker entered its namespaces and waits for the gateway to write its id maps."""
+
+    model_config = _STRICT
+    op: Literal["unshared"]
+
+
 class ReadyFrame(BaseModel):
     """The worker is confined and waits for its job."""
 
@@ -118,17 +125,19 @@ class InvalidValvesFrame(BaseModel):
 class CompiledFrame(BaseModel):
     """The module code the worker compiled for its job, offered to the gateway's code cache.
 
-    Accepted only as the first frame after the job, before any of the plugin's code has run
-    in the worker; the gateway never decodes it, it only hands it to later workers.
+    A worker that had to compile sends it (``code`` None when too large) before any of the
+    plugin's code runs, so it is accepted only as the first frame of a job sent without
+    cached code; the gateway never decodes it, it only hands it to later workers.
     """
 
     model_config = _STRICT
     op: Literal["compiled"]
-    code: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9+/]+={0,2}$")]
+    code: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9+/]+={0,2}$")] | None
 
 
 Frame = Annotated[
     ReadyFrame
+    | UnsharedFrame
     | CompiledFrame
     | EventFrame
     | CallFrame

@@ -29,6 +29,8 @@ from gateway.sandbox.zygote import ZygoteFailed, ZygoteSlot, become_subreaper
 log = structlog.get_logger("airlock.launcher")
 
 Pool = Literal["invoke", "inspect"]
+#: How long closing waits for workers still in use to be stopped and released.
+_DRAIN_SECONDS = 30.0
 
 
 class Launcher:
@@ -44,6 +46,9 @@ class Launcher:
         self._pools: dict[str, WarmPool] = {}
         self._closed = False
         self._releases: set[asyncio.Task[None]] = set()
+        #: Workers handed out and not yet released.
+        self._in_use = 0
+        self._idle = asyncio.Event()
 
     def _limiter(self, profile: Profile, pool: Pool) -> anyio.CapacityLimiter:
         key = (profile.name, pool)
@@ -112,13 +117,14 @@ class Launcher:
         limiter = self._limiter(profile, pool)
         slot = object()
         await limiter.acquire_on_behalf_of(slot)
+        self._in_use += 1
         try:
             warm = self.pool(profile)
             worker = warm.take() if warm is not None else None
             if worker is None:
                 worker = await self.start(profile)
         except BaseException:
-            limiter.release_on_behalf_of(slot)
+            self._done_with(limiter, slot)
             raise
         try:
             yield worker
@@ -135,7 +141,13 @@ class Launcher:
         except Exception:
             log.exception("worker_release_failed", pid=worker.pid)
         finally:
-            limiter.release_on_behalf_of(slot)
+            self._done_with(limiter, slot)
+
+    def _done_with(self, limiter: anyio.CapacityLimiter, slot: object) -> None:
+        limiter.release_on_behalf_of(slot)
+        self._in_use -= 1
+        if self._in_use == 0:
+            self._idle.set()
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -146,7 +158,12 @@ class Launcher:
         """Close the warm pools and retire the zygotes (running workers are the callers')."""
         self._closed = True
         with anyio.CancelScope(shield=True):
-            # Releases in flight finish first: they reap workers and remove cgroups.
+            # Workers still handed out (their invocations are being cancelled) and releases
+            # in flight finish first: they reap workers and remove cgroups.
+            with anyio.move_on_after(_DRAIN_SECONDS):
+                while self._in_use:
+                    self._idle = asyncio.Event()
+                    await self._idle.wait()
             while self._releases:
                 await asyncio.gather(*self._releases, return_exceptions=True)
             for warm in self._pools.values():

@@ -37,6 +37,7 @@ class WarmPool:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._starts: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self.hits = 0
         self.misses = 0
 
@@ -98,8 +99,8 @@ class WarmPool:
 
     def _close_later(self, worker: Worker) -> None:
         task = asyncio.get_running_loop().create_task(worker.close())
-        self._starts.add(task)
-        task.add_done_callback(self._starts.discard)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
         """Stop refilling and close every pooled worker."""
@@ -110,5 +111,7 @@ class WarmPool:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._task = None
+        # Closing is never cancelled: it reaps workers and releases their cgroups.
+        await asyncio.gather(*self._closing, return_exceptions=True)
         while self._ready:
             await self._ready.popleft().close()

@@ -1,13 +1,11 @@
 """Reap what the gateway adopts as a child subreaper and nobody else will.
 
 Forked workers are re-parented to the gateway on purpose (runner.zygote). The same flag makes
-the gateway adopt any other orphan of its descendants: a sandbox's PID 1 or uid-map helper
-whose worker died before reaping it, a zygote's intermediate whose zygote crashed. Those
-would stay zombies for the gateway's lifetime. They are recognisable: every process the
-gateway starts itself either leads a session of its own (workers, zygotes) or shares the
-gateway's session (a plain subprocess), while an adopted orphan belongs to the session of
-the worker or zygote that started it. Only those are reaped here, never a child that some
-other part of the gateway waits for.
+the gateway adopt any other orphan of its descendants, above all a sandbox's PID 1 whose
+worker died before reaping it; it would stay a zombie for the gateway's lifetime. Those
+are recognisable: they live in a pid namespace below the gateway's, where the gateway never
+starts a process itself (its zygotes, workers and subprocesses all share its namespace), so
+reaping them can never take an exit status some other part of the gateway waits for.
 """
 
 from __future__ import annotations
@@ -17,11 +15,11 @@ import os
 from pathlib import Path
 
 
-def _state_and_session(pid: int) -> tuple[str, int]:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    # Fields after the command name (which may contain spaces and parentheses).
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[0], int(fields[3])
+def _zombie_depth(pid: int) -> tuple[bool, int]:
+    """Whether ``pid`` is a zombie, and how many pid namespaces deep it lives."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = {key: value.split() for key, _, value in (line.partition(":") for line in status)}
+    return fields["State"][0] == "Z", len(fields["NSpid"])
 
 
 def children() -> set[int]:
@@ -34,15 +32,18 @@ def children() -> set[int]:
 
 
 def reap() -> int:
-    """Reap adopted orphans that have exited; how many were reaped."""
-    own_session = os.getsid(0)
+    """Reap adopted orphans from sandboxes that have exited; how many were reaped."""
+    try:
+        _, own_depth = _zombie_depth(os.getpid())
+    except (OSError, KeyError, IndexError):
+        return 0
     reaped = 0
     for pid in children():
         try:
-            state, session = _state_and_session(pid)
-        except (OSError, ValueError, IndexError):
+            zombie, depth = _zombie_depth(pid)
+        except (OSError, KeyError, IndexError):
             continue
-        if state == "Z" and session not in (pid, own_session):
+        if zombie and depth > own_depth:
             with contextlib.suppress(ChildProcessError):
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     reaped += 1

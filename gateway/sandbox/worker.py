@@ -28,8 +28,8 @@ from pydantic import ValidationError
 from gateway.profiles import Profile
 from gateway.sandbox import strays
 from gateway.sandbox.cgroups import MIB, Cgroups, Counters, InvocationCgroup, Limits
-from gateway.sandbox.confinement import confine_frame
-from gateway.sandbox.frames import FRAME, Frame, ReadyFrame
+from gateway.sandbox.confinement import confine_frame, write_id_maps
+from gateway.sandbox.frames import FRAME, Frame, ReadyFrame, UnsharedFrame
 from runner import boot, wire
 
 log = structlog.get_logger("airlock.worker")
@@ -148,6 +148,8 @@ class Worker:
         self._stopped = False
         #: Set once the worker said ``ready``: it is fully confined.
         self.ready = False
+        #: Set once the worker sent its result (its output is then complete).
+        self.returned = False
 
     @classmethod
     async def start(cls, profile: Profile, *, spawn: Spawn, cgroups: Cgroups, uid: int) -> Worker:
@@ -161,17 +163,23 @@ class Worker:
             raise
         worker = cls(process, cgroup, profile)
         try:
-            # The worker blocks reading this frame, so it is in its cgroup before it forks,
-            # unshares or runs anything of the plugin's.
-            cgroup.place(process.pid)
-            await worker.send(confine_frame(profile, uid))
+            # The worker moves itself into its cgroup as the first thing it does with this
+            # frame, before it forks, unshares or runs anything of the plugin's.
+            frame = confine_frame(profile, uid, cgroup.procs_files())
+            await worker.send(frame)
             with anyio.fail_after(profile.start_timeout_seconds):
                 first = await worker.receive()
+                if isinstance(first, UnsharedFrame):
+                    write_id_maps(process.pid, frame["uid"], frame["gid"])
+                    await worker.send({"op": "mapped"})
+                    first = await worker.receive()
             if not isinstance(first, ReadyFrame):
-                raise ProtocolViolation(f"expected 'ready' first, got {first.op!r}")
+                raise ProtocolViolation(f"expected 'ready', got {first.op!r}")
+            if not cgroup.holds(process.pid):
+                raise ProtocolViolation("the worker is not in its cgroup")
             worker.ready = True
         except (TimeoutError, WorkerGone, OutputExceeded, ProtocolViolation, anyio.BrokenResourceError, OSError) as exc:
-            # OSError: placing a worker that already died (ESRCH).
+            # OSError: writing the id maps of a worker that already died.
             with anyio.CancelScope(shield=True):
                 await worker.close()
             raise StartFailed(_start_failure(exc, worker)) from None
@@ -228,16 +236,12 @@ class Worker:
         """
         stream = self.process.stderr
         assert stream is not None
-        keep = self.profile.output_keep_bytes
         while True:
             try:
                 chunk = await stream.receive(65_536)
             except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 return
-            self.output_bytes += len(chunk)
-            room = keep - len(self.output)
-            if room > 0:
-                self.output += chunk[:room]
+            self._keep_output(chunk)
             if enforce and self.output_bytes > self.profile.stdio_bytes:
                 raise OutputExceeded(f"the plugin printed more than stdio_bytes={self.profile.stdio_bytes}")
 
@@ -257,6 +261,12 @@ class Worker:
         for child in _children(pid1):
             _kill_child(pid1, child)
         return _kill_child(self.pid, pid1)
+
+    def _keep_output(self, chunk: bytes) -> None:
+        self.output_bytes += len(chunk)
+        room = self.profile.output_keep_bytes - len(self.output)
+        if room > 0:
+            self.output += chunk[:room]
 
     def cpu_ms(self) -> int:
         """CPU time of everything in the sandbox so far (the kernel's count).
@@ -295,8 +305,13 @@ class Worker:
                 await anyio.to_thread.run_sync(self.cgroup.kill, self.pid)
         except OSError:
             log.exception("cgroup_kill_failed", pid=self.pid)
-        with anyio.move_on_after(_OUTPUT_GRACE_SECONDS):
-            await self.drain_output(enforce=False)
+        available = getattr(self.process.stderr, "receive_available", None)
+        if self.returned and callable(available):
+            # The runner waited until its output had been read before it sent the result.
+            self._keep_output(available(self.profile.stdio_bytes + 1))
+        else:
+            with anyio.move_on_after(_OUTPUT_GRACE_SECONDS):
+                await self.drain_output(enforce=False)
         try:
             self.counters = self.cgroup.counters()
         except OSError:

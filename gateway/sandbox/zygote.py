@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -145,7 +146,18 @@ class Zygote:
             # The worker has its own copies now (or there is no worker).
             for sock in theirs:
                 sock.close()
-        return await ForkedProcess.adopt(pid, *ours)
+        try:
+            # Shielded: once forked, the worker must end up owned (and later reaped).
+            with anyio.CancelScope(shield=True):
+                process = await ForkedProcess.adopt(pid, *ours)
+        except BaseException:
+            for sock in ours:
+                sock.close()
+            with contextlib.suppress(ChildProcessError, ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)  # noqa: ASYNC222 - SIGKILLed just now: its exit is immediate
+            raise
+        return process
 
     async def aclose(self) -> None:
         """Retire: close the control socket (the zygote exits), then reap it."""

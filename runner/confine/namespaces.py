@@ -15,41 +15,22 @@ uid 0 inside (:func:`become_sandbox_user`).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from runner.confine import syscalls
 
 
-def _write_maps(pid: int, uid: int, gid: int) -> None:
-    with open(f"/proc/{pid}/uid_map", "w") as f:
-        f.write(f"0 {uid} 1\n")
-    # setgroups must be denied before an unprivileged gid map; it also stops the sandbox
-    # from ever adding groups back.
-    with open(f"/proc/{pid}/setgroups", "w") as f:
-        f.write("deny")
-    with open(f"/proc/{pid}/gid_map", "w") as f:
-        f.write(f"0 {gid} 1\n")
+def enter(names: list[str], uid: int, gid: int, request_maps: Callable[[], None]) -> None:
+    """Unshare the named namespaces; afterwards uid 0 inside maps to ``uid`` outside.
 
-
-def enter(names: list[str], uid: int, gid: int) -> None:
-    """Unshare the named namespaces; afterwards uid 0 inside maps to ``uid`` outside."""
+    ``request_maps`` asks the gateway to write the new user namespace's uid/gid maps and
+    returns once it has: a process cannot map an arbitrary outside uid for itself, the
+    gateway (with CAP_SETUID where the worker now lacks it) can.
+    """
     flags = 0
     for name in names:
         flags |= syscalls.NAMESPACE_FLAGS[name]
-    privileged = os.geteuid() == 0
-    ready_read, ready_write = os.pipe()
-    worker = os.getpid()
-    helper = os.fork()
-    if helper == 0:  # the helper: wait for the unshare, write the maps, exit
-        code = 1
-        try:
-            os.close(ready_write)
-            if os.read(ready_read, 1) == b"1":
-                _write_maps(worker, uid, gid)
-                code = 0
-        finally:
-            os._exit(code)
-    os.close(ready_read)
-    if privileged:
+    if os.geteuid() == 0:
         # Supplementary groups (root's gid 0 among them) must not survive into the sandbox.
         os.setgroups([])
         os.setresgid(gid, gid, gid)
@@ -57,16 +38,8 @@ def enter(names: list[str], uid: int, gid: int) -> None:
         # Changing credentials made the process non-dumpable, which hides /proc/self from
         # it; the sandbox uid is unique to this invocation, so nobody else can ptrace it.
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 1)
-    try:
-        syscalls.unshare(flags)
-    except BaseException:
-        os.write(ready_write, b"0")
-        raise
-    os.write(ready_write, b"1")
-    os.close(ready_write)
-    _, status = os.waitpid(helper, 0)
-    if status != 0:
-        raise OSError("the uid/gid maps of the sandbox could not be written")
+    syscalls.unshare(flags)
+    request_maps()
 
 
 def become_sandbox_user() -> None:

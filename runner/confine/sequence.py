@@ -3,8 +3,8 @@
 Nothing the plugin controls runs until every step has completed; each step's failure
 stops the worker. The order matters:
 
-1. die with the gateway; the gateway has already placed this process in its cgroups
-   (it sends the ``confine`` frame only after that);
+1. move into the sandbox's cgroups (created by the gateway, which checks the move once the
+   worker is ready), die with the gateway;
 2. copy the runtime's mounts (read-only, detached) while still privileged; drop to a uid
    that is not the gateway's, and as that uid unshare user, mount, net, ipc, uts, cgroup
    and pid namespaces; fork PID 1 of the new pid namespace;
@@ -22,23 +22,29 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+from collections.abc import Callable
 from typing import Any
 
 from runner import limits
 from runner.confine import filesystem, landlock, namespaces, privileges, processes, syscalls
 
 
-def confine(config: dict[str, Any], keep_fds: tuple[int, ...]) -> None:
+def confine(config: dict[str, Any], keep_fds: tuple[int, ...], request_maps: Callable[[], None]) -> None:
     """Confine this worker; returns only in PID 2, fully confined."""
     gateway = int(config["gateway_pid"])
+    # Into the sandbox's cgroups before anything else: every process the sandbox will
+    # ever have descends from this one.
+    for procs in config["cgroup_procs"]:
+        with open(procs, "w") as f:
+            f.write("0")
     processes.die_with_parent(gateway)
     binds = list(config["binds"])
     if os.geteuid() == 0:
         # Detached copies of the runtime, made while root can still read everything.
         sources = filesystem.Sources.open(binds, detached=True)
-        namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]))
+        namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]), request_maps)
     else:
-        namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]))
+        namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]), request_maps)
         # Opened inside the new mount namespace, whose bind sources must belong to it.
         sources = filesystem.Sources.open(binds, detached=False)
         namespaces.become_sandbox_user()

@@ -17,7 +17,7 @@ from gateway.sandbox.confinement import SANDBOX_UID_FIRST
 from gateway.sandbox.worker import Worker
 from gateway.server import Gateway
 from runner.loader import display_filename, load
-from tests.helpers import drain, register
+from tests.helpers import check, drain, register
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,35 @@ PROFILES = {
     "ondemand": 'description = "tests: zygote forks only"\nwarm_pool_size = 0\n',
     "recycled": 'description = "tests: short-lived zygotes"\nwarm_pool_size = 0\nzygote_max_forks = 2\n',
     "spawned": 'description = "tests: fresh interpreters"\nmode = "fresh"\n',
+    "aged": 'description = "tests: zygotes retired by age"\nwarm_pool_size = 0\nzygote_max_age_seconds = 1\n',
+    "streaming": 'description = "tests: many events"\nmax_events = 100000\nmax_events_per_second = 1000000\n'
+    "wall_seconds = 120\n",
 }
+
+DELTAS = """
+class Action:
+    async def action(self, body, __event_emitter__):
+        for i in range(body["n"]):
+            await __event_emitter__({"type": "chat:message:delta", "data": {"content": f"{i},"}})
+            if i == body["n"] // 2:
+                await __event_emitter__({"type": "status", "data": {"description": "half"}})
+        return "done"
+"""
+
+#: An action that writes a forged "compiled" frame straight onto the channel (fd 4) as its
+#: first frame, hoping to put its own code into the cache for later invocations.
+POISON = """
+import base64, json, os, struct, time
+
+
+class Action:
+    async def action(self, body):
+        code = base64.b64encode(b"forged bytecode").decode()
+        frame = json.dumps({"op": "compiled", "code": code}).encode()
+        os.write(4, struct.pack(">I", len(frame)) + frame)
+        time.sleep(5)
+        return "not reached"
+"""
 
 RETURNS = """
 class Action:
@@ -175,6 +203,18 @@ async def test_zygotes_are_recycled_after_max_forks(gateway: Gateway, client: Ai
     assert [pid for pid in seen if pid != slot.current_pid and pid is not None and exists(pid)] == []
 
 
+async def test_zygotes_are_recycled_by_age(gateway: Gateway, client: AirlockClient) -> None:
+    await register(client, "introspect", profile="aged")
+    slot = gateway.launcher.zygote(gateway.profiles["aged"])
+    assert (await drain(client, "introspect")).result.outcome is Outcome.OK
+    before = slot.current_pid
+    assert before is not None
+    await anyio.sleep(1.1)
+    assert (await drain(client, "introspect")).result.outcome is Outcome.OK
+    assert slot.current_pid not in (None, before)
+    assert gone(before)
+
+
 async def test_a_zygote_holds_no_environment_and_a_single_thread(gateway: Gateway, client: AirlockClient) -> None:
     await register(client, "introspect", profile="ondemand")
     pid = gateway.launcher.zygote(gateway.profiles["ondemand"]).current_pid
@@ -212,7 +252,7 @@ async def test_registered_code_is_cached_and_not_parsed_again(gateway: Gateway, 
     assert cache.get("cached", record.sha256) is not None, "registration fills the cache"
     # Swap the cached code for other code under the same name: invocations must run it,
     # proving that the worker used the cache rather than compiling the source again.
-    offered: list[str] = []
+    offered: list[str | None] = []
     load(
         "cached",
         RETURNS.format("from the cache"),
@@ -220,7 +260,7 @@ async def test_registered_code_is_cached_and_not_parsed_again(gateway: Gateway, 
         on_compiled=offered.append,
         max_compiled_bytes=1 << 20,
     )
-    assert offered
+    assert offered[0]
     cache.put("cached", record.sha256, offered[0])
     drained = await drain(client, "cached")
     assert drained.result.value == "from the cache"
@@ -229,8 +269,8 @@ async def test_registered_code_is_cached_and_not_parsed_again(gateway: Gateway, 
 async def test_a_cache_miss_compiles_and_fills_the_cache(gateway: Gateway, client: AirlockClient) -> None:
     record = await client.put_function("fills", RETURNS.format("ok"), profile="ondemand")
     cache = gateway.launcher.code_cache
-    cache.put("fills", record.sha256, "")  # an unusable entry is ignored, then replaced
-    assert cache.get("fills", record.sha256) == ""
+    cache.discard("fills", record.sha256)
+    assert cache.get("fills", record.sha256) is None
     assert (await drain(client, "fills")).result.value == "ok"
     assert cache.get("fills", record.sha256), "the worker offered its compiled code"
     assert display_filename("fills") == "<function fills>"
@@ -242,3 +282,43 @@ async def test_workers_import_only_precompiled_bytecode(gateway: Gateway, client
     drained = await drain(client, "uncompiled")
     assert drained.result.outcome is Outcome.OK
     assert drained.result.value == []
+
+
+async def test_a_slow_host_gets_every_delta_merged_in_order(gateway: Gateway, client: AirlockClient) -> None:
+    await client.put_function("deltas", DELTAS, profile="streaming")
+    n = 20_000
+    received: list[Any] = []
+    async with client.invoke("deltas", body={"n": n}) as invocation:
+        # The host does not read for a while: the stream's flow-control window fills up,
+        # then the gateway's queue, and deltas start to merge.
+        await anyio.sleep(2)
+        received = [m async for m in invocation]
+    drained = check(received)  # Started first, Result last, seq 1..N without gaps
+    assert drained.result.value == "done"
+    types = [e.type for e in drained.events]
+    assert types.count("status") == 1
+    half = types.index("status")
+    before = "".join(e.data["content"] for e in drained.events[:half])
+    after = "".join(e.data["content"] for e in drained.events[half + 1 :])
+    assert before == "".join(f"{i}," for i in range(n // 2 + 1))
+    assert after == "".join(f"{i}," for i in range(n // 2 + 1, n))
+    assert len(drained.events) < n, "under pressure, consecutive deltas are merged"
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["with_cached_code", "compiling"])
+async def test_a_plugin_cannot_poison_the_code_cache(gateway: Gateway, client: AirlockClient, cached: bool) -> None:
+    record = await client.put_function("poison", POISON, profile="ondemand")
+    cache = gateway.launcher.code_cache
+    genuine = cache.get("poison", record.sha256)
+    assert genuine, "registration compiled it: the runner's frame came first"
+    if not cached:
+        cache.discard("poison", record.sha256)  # the worker compiles again
+    drained = await drain(client, "poison")
+    result = drained.result
+    assert result.outcome is Outcome.CRASHED
+    assert result.error == "the worker broke the protocol: unexpected 'compiled' frame during an invocation"
+    kept = cache.get("poison", record.sha256)
+    if cached:
+        assert kept == genuine
+    assert kept
+    assert kept != "Zm9yZ2VkIGJ5dGVjb2Rl", "the forged code never enters the cache"

@@ -49,7 +49,10 @@ async def test_worker_starts_clean_and_limited(client: AirlockClient) -> None:
 async def test_stray_replies_are_logged(client: AirlockClient) -> None:
     await register(client, "caller")
     with structlog.testing.capture_logs() as logs:
-        async with client.invoke("caller", body={"calls": [{"type": "input", "data": {}}]}) as invocation:
+        # The action lingers after the answer, so that the second reply to the same call
+        # arrives while the invocation still runs (not after its result).
+        body = {"calls": [{"type": "input", "data": {}}], "then_sleep": 0.5}
+        async with client.invoke("caller", body=body) as invocation:
             async for message in invocation:
                 if isinstance(message, Call):
                     await invocation.reply("bogus", 1)

@@ -40,6 +40,13 @@ async def forge(client: AirlockClient, payload: bytes, **kw: Any) -> Attacked:
             "the worker broke the protocol: a frame is not valid UTF-8 JSON",
         ),
         (b'{"op":"ready"}', "the worker broke the protocol: unexpected 'ready' frame during an invocation"),
+        # Asking the gateway to write uid maps is a confinement step, never a plugin's.
+        (b'{"op":"unshared"}', "the worker broke the protocol: unexpected 'unshared' frame during an invocation"),
+        # Compiled code is accepted only before the plugin's code has run (the first frame).
+        (
+            b'{"op":"compiled","code":"AAAA"}',
+            "the worker broke the protocol: unexpected 'compiled' frame during an invocation",
+        ),
         (
             b'{"op":"load_error","error_type":"ImportError","error":"forged"}',
             "the worker broke the protocol: unexpected 'load_error' frame during an invocation",
@@ -62,8 +69,8 @@ async def forge(client: AirlockClient, payload: bytes, **kw: Any) -> Attacked:
             "the worker broke the protocol: a frame is nested too deeply to forward",
         ),
     ],
-    ids=["invalid_utf8", "ready", "load_error", "reply", "result_for_another_invocation", "event_with_seq",
-         "not_an_object", "deeply_nested"],
+    ids=["invalid_utf8", "ready", "unshared", "compiled_late", "load_error", "reply",
+         "result_for_another_invocation", "event_with_seq", "not_an_object", "deeply_nested"],
 )  # fmt: skip
 async def test_cant_forge_frames(client: AirlockClient, payload: bytes, error: str) -> None:
     result = (await forge(client, payload)).result

@@ -34,3 +34,13 @@ def test_an_entry_larger_than_the_cache_is_not_kept_and_replacing_counts_once() 
     cache.put("b", "1", "zz")
     assert cache.get("a", "1") == "yyyyyy"
     assert cache.get("b", "1") == "zz"
+
+
+def test_discard_forgets_an_entry_and_its_size() -> None:
+    cache = CodeCache(max_bytes=8)
+    cache.put("a", "1", "xxxxxx")
+    cache.discard("a", "1")
+    cache.discard("a", "1")
+    assert cache.get("a", "1") is None
+    cache.put("b", "1", "yyyyyyyy")
+    assert cache.get("b", "1") == "yyyyyyyy"
