@@ -20,6 +20,7 @@ import orjson
 from gateway import logs
 from gateway.client import AirlockClient, Event
 from gateway.config import GatewayConfig
+from gateway.profiles.loader import shipped_profiles_dir
 from gateway.server import Gateway
 
 ACTION = """
@@ -58,7 +59,14 @@ def summary(samples: list[float]) -> dict[str, float]:
 async def main(runs: int) -> None:
     logs.configure(json=True, level=40)
     with tempfile.TemporaryDirectory() as tmp:
-        gateway = Gateway(GatewayConfig(listen="127.0.0.1:0", data_dir=Path(tmp)))
+        # The shipped default profile, in fresh mode (the warm pool is bench/run.py's).
+        profiles = Path(tmp) / "profiles"
+        profiles.mkdir()
+        shipped = (shipped_profiles_dir() / "default.toml").read_text().splitlines()
+        fresh = ['mode = "fresh"' if line.startswith("mode ") else line for line in shipped]
+        (profiles / "default.toml").write_text("\n".join(fresh) + "\n")
+        config = GatewayConfig(listen="127.0.0.1:0", data_dir=Path(tmp) / "data", profiles_dir=profiles)
+        gateway = Gateway(config)
         await gateway.start()
         async with AirlockClient(gateway.address) as client:
             await client.put_function("bench", ACTION)

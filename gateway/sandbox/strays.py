@@ -15,11 +15,22 @@ import os
 from pathlib import Path
 
 
+def _zombie(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+def _depth(pid: int) -> int:
+    """How many pid namespaces deep ``pid`` lives."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return len(line.split()) - 1
+    raise ValueError(f"no NSpid for {pid}")
+
+
 def _zombie_depth(pid: int) -> tuple[bool, int]:
     """Whether ``pid`` is a zombie, and how many pid namespaces deep it lives."""
-    status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    fields = {key: value.split() for key, _, value in (line.partition(":") for line in status)}
-    return fields["State"][0] == "Z", len(fields["NSpid"])
+    return _zombie(pid), _depth(pid)
 
 
 def children() -> set[int]:
@@ -33,17 +44,17 @@ def children() -> set[int]:
 
 def reap() -> int:
     """Reap adopted orphans from sandboxes that have exited; how many were reaped."""
-    try:
-        _, own_depth = _zombie_depth(os.getpid())
-    except (OSError, KeyError, IndexError):
-        return 0
     reaped = 0
+    own_depth: int | None = None
     for pid in children():
         try:
-            zombie, depth = _zombie_depth(pid)
-        except (OSError, KeyError, IndexError):
+            if not _zombie(pid):
+                continue
+            own_depth = _depth(os.getpid()) if own_depth is None else own_depth
+            deeper = _depth(pid) > own_depth
+        except (OSError, ValueError, IndexError):
             continue
-        if zombie and depth > own_depth:
+        if deeper:
             with contextlib.suppress(ChildProcessError):
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     reaped += 1
