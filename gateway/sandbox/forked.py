@@ -108,8 +108,9 @@ class ForkedProcess(Process):
         """Whether the worker is still running (a pidfd is readable once it has exited)."""
         if self._returncode is not None:
             return False
-        readable, _, _ = select.select([self._pidfd], [], [], 0)
-        return not (readable and self._poll())
+        poller = select.poll()
+        poller.register(self._pidfd, select.POLLIN)
+        return not (poller.poll(0) and self._poll())
 
     async def wait(self) -> int:
         """Wait for the worker to exit and reap it; its exit status (negative: signal)."""

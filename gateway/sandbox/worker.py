@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,8 @@ from gateway.profiles import Profile
 from gateway.sandbox import strays
 from gateway.sandbox.cgroups import MIB, Cgroups, Counters, InvocationCgroup, Limits
 from gateway.sandbox.confinement import confine_frame, write_id_maps
-from gateway.sandbox.frames import FRAME, Frame, ReadyFrame, UnsharedFrame
+from gateway.sandbox.forked import ForkedProcess
+from gateway.sandbox.frames import FRAME, CompiledFrame, Frame, ReadyFrame, UnsharedFrame
 from runner import boot, wire
 
 log = structlog.get_logger("airlock.worker")
@@ -109,22 +111,30 @@ def _only_child(pid: int) -> int | None:
     return children[0] if len(children) == 1 else None
 
 
-def _kill_child(parent: int, pid: int) -> bool:
-    """SIGKILL ``pid`` if it is still ``parent``'s child (a pidfd pins it while checking)."""
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def _alive(pidfd: int) -> bool:
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return not poller.poll(0)
+
+
+def _kill_child(parent: int, pid: int, parent_fd: int) -> None:
+    """SIGKILL ``pid`` if it is the child of the live process behind ``parent_fd``."""
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:
-        return False
+        return
     try:
-        # A pid whose process was reaped could have been reused meanwhile: only a child of
-        # ``parent`` (which has not reaped it, since the pidfd is open) is the one meant.
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) != parent:
-            return False
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        return True
+        # While the parent is alive its pid is its own; a child's pid is pinned by the
+        # pidfd just opened: a ppid read after both checks is the truth.
+        if _alive(parent_fd) and _parent(pid) == parent:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     except (OSError, ValueError, IndexError):
-        return False
+        pass
     finally:
         os.close(pidfd)
 
@@ -154,6 +164,8 @@ class Worker:
     @classmethod
     async def start(cls, profile: Profile, *, spawn: Spawn, cgroups: Cgroups, uid: int) -> Worker:
         """Start a worker with ``spawn``, place it in a new cgroup, confine it, wait until ready."""
+        # A sandbox's PID 1 that outlived its worker is adopted (and reaped) some time later.
+        strays.reap()
         limits = Limits(memory_bytes=profile.memory_mib * MIB, pids=profile.pids, cpu_cores=profile.cpu_cores)
         cgroup = await anyio.to_thread.run_sync(cgroups.create, uuid.uuid4().hex, limits)
         try:
@@ -220,7 +232,11 @@ class Worker:
             message = orjson.loads(payload)
             if not wire.forwardable(message):
                 raise ProtocolViolation("a frame is nested too deeply to forward")
-            return FRAME.validate_python(message)
+            frame = FRAME.validate_python(message)
+            if isinstance(frame, CompiledFrame):
+                # The runner's offer to the code cache is not the plugin's output.
+                self._sent_bytes -= wire.HEADER.size + length
+            return frame
         except orjson.JSONDecodeError as exc:
             raise ProtocolViolation(f"a frame is not valid UTF-8 JSON ({exc})") from None
         except ValidationError as exc:
@@ -254,13 +270,32 @@ class Worker:
         orphan it adopted) are killed in the same breath, so that they do not wait for PID 1
         to exit first. The cgroup is still checked in release() and frozen and killed if
         anything is left.
+
+        Only for a forked worker, which nobody but this gateway thread reaps: while it is
+        unreaped its pid is its own, and PID 1 is pinned by a pidfd and checked alive
+        before its pid is trusted as the parent of anything. A spawned worker (asyncio
+        reaps it from another thread) goes through the cgroup instead.
         """
+        if not isinstance(self.process, ForkedProcess) or self.process.returncode is not None:
+            return False
         pid1 = _only_child(self.pid)
         if pid1 is None:
             return False
-        for child in _children(pid1):
-            _kill_child(pid1, child)
-        return _kill_child(self.pid, pid1)
+        try:
+            pid1fd = os.pidfd_open(pid1)
+        except OSError:
+            return False
+        try:
+            if _parent(pid1) != self.pid:
+                return False
+            for child in _children(pid1):
+                _kill_child(pid1, child, pid1fd)
+            signal.pidfd_send_signal(pid1fd, signal.SIGKILL)
+            return True
+        except (OSError, ValueError, IndexError):
+            return False
+        finally:
+            os.close(pid1fd)
 
     def _keep_output(self, chunk: bytes) -> None:
         self.output_bytes += len(chunk)

@@ -160,9 +160,14 @@ class Zygote:
         return process
 
     async def aclose(self) -> None:
-        """Retire: close the control socket (the zygote exits), then reap it."""
+        """Retire: close the control socket (the zygote exits), then reap it.
+
+        A fork in progress finishes first: its worker exists and must be handed over.
+        """
         self.broken = True
-        self._control.close()
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                self._control.close()
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(_EXIT_SECONDS):
                 await self.process.wait()
