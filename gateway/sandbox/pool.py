@@ -40,6 +40,8 @@ class WarmPool:
         self._closing: set[asyncio.Task[None]] = set()
         self.hits = 0
         self.misses = 0
+        self._stopping = False
+        self._scopes: set[anyio.CancelScope] = set()
 
     @property
     def ready(self) -> int:
@@ -76,7 +78,7 @@ class WarmPool:
             await anyio.sleep(0.01)
 
     async def _refill(self) -> None:
-        while True:
+        while not self._stopping:
             while len(self._ready) + self._starting < self.size:
                 self._starting += 1
                 task = asyncio.get_running_loop().create_task(self._start_one())
@@ -86,6 +88,17 @@ class WarmPool:
             await self._wake.wait()
 
     async def _start_one(self) -> None:
+        # Cancelled through an anyio scope, never Task.cancel(): that would cut through the
+        # shielded steps of a start (a forked worker must always end up owned and closed).
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                await self._start_and_keep()
+        finally:
+            self._scopes.discard(scope)
+
+    async def _start_and_keep(self) -> None:
         try:
             worker = await self._start()
         except (StartFailed, OSError) as exc:
@@ -95,6 +108,10 @@ class WarmPool:
         finally:
             self._starting -= 1
             self._wake.set()
+        if self._stopping:  # finished while the pool closes: nobody will take it
+            with anyio.CancelScope(shield=True):
+                await worker.close()
+            return
         self._ready.append(worker)
 
     def _close_later(self, worker: Worker) -> None:
@@ -104,13 +121,16 @@ class WarmPool:
 
     async def aclose(self) -> None:
         """Stop refilling and close every pooled worker."""
-        tasks = [t for t in (self._task, *self._starts) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._task = None
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()  # it only ever waits for a wake-up
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while self._starts:
+            for scope in list(self._scopes):
+                scope.cancel()
+            await asyncio.gather(*self._starts, return_exceptions=True)
         # Closing is never cancelled: it reaps workers and releases their cgroups.
         await asyncio.gather(*self._closing, return_exceptions=True)
         while self._ready:
