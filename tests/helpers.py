@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,13 @@ def sandbox_gone(sandbox: str, within: float = 5.0) -> bool:
     The Result arrives once the sandbox has been killed and its plugin processes are gone;
     the kernel finishes tearing down its PID 1 and namespaces right after.
     """
+    return eventually(lambda: not sandbox_alive(sandbox), within)
+
+
+def eventually(condition: Callable[[], bool], within: float = 5.0) -> bool:
+    """True once ``condition()`` holds, checking every 10 ms for up to ``within`` seconds."""
     deadline = time.monotonic() + within
-    while sandbox_alive(sandbox):
+    while not condition():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.sandbox import procfs
+
 MIB = 1024 * 1024
 _KILL_ROUNDS = 200
 
@@ -82,8 +84,7 @@ def _mounts() -> dict[str, Path]:
 
 
 def _start_time(pid: int) -> str:
-    stat = Path(f"/proc/{pid}/stat").read_bytes()
-    return stat[stat.rindex(b")") + 2 :].split()[19].decode()
+    return procfs.stat_fields(pid)[19]
 
 
 def _alive(name: str) -> bool:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import select
 import socket
 from signal import SIGKILL, SIGTERM, Signals, pidfd_send_signal
 
 import anyio
 import anyio.lowlevel
 from anyio.abc import ByteReceiveStream, ByteSendStream, Process, SocketStream
+
+from gateway.sandbox import procfs
 
 
 class OutputStream(ByteReceiveStream):
@@ -108,9 +109,7 @@ class ForkedProcess(Process):
         """Whether the worker is still running (a pidfd is readable once it has exited)."""
         if self._returncode is not None:
             return False
-        poller = select.poll()
-        poller.register(self._pidfd, select.POLLIN)
-        return not (poller.poll(0) and self._poll())
+        return not (procfs.exited(self._pidfd) and self._poll())
 
     async def wait(self) -> int:
         """Wait for the worker to exit and reap it; its exit status (negative: signal)."""

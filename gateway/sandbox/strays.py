@@ -14,10 +14,11 @@ import contextlib
 import os
 from pathlib import Path
 
+from gateway.sandbox import procfs
+
 
 def _zombie(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat[stat.rindex(")") + 2] == "Z"
+    return procfs.stat_fields(pid)[0] == "Z"
 
 
 def _depth(pid: int) -> int:
@@ -35,11 +36,7 @@ def _zombie_depth(pid: int) -> tuple[bool, int]:
 
 def children() -> set[int]:
     """Pids of the main thread's children: the kernel hands adopted orphans to it."""
-    pid = os.getpid()
-    try:
-        return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-    except OSError:
-        return set()
+    return set(procfs.children(os.getpid()))
 
 
 def reap() -> int:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import signal
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from subprocess import PIPE
 from typing import Any
 
@@ -27,7 +25,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from pydantic import ValidationError
 
 from gateway.profiles import Profile
-from gateway.sandbox import strays
+from gateway.sandbox import procfs, strays
 from gateway.sandbox.cgroups import MIB, Cgroups, Counters, InvocationCgroup, Limits
 from gateway.sandbox.confinement import confine_frame, write_id_maps
 from gateway.sandbox.forked import ForkedProcess
@@ -99,27 +97,13 @@ def spawner(profile: Profile, python: str) -> Spawn:
     return spawn
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def _only_child(pid: int) -> int | None:
-    children = _children(pid)
+    children = procfs.children(pid)
     return children[0] if len(children) == 1 else None
 
 
 def _parent(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
-
-
-def _alive(pidfd: int) -> bool:
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    return not poller.poll(0)
+    return int(procfs.stat_fields(pid)[1])
 
 
 def _kill_child(parent: int, pid: int, parent_fd: int) -> None:
@@ -131,7 +115,7 @@ def _kill_child(parent: int, pid: int, parent_fd: int) -> None:
     try:
         # While the parent is alive its pid is its own; a child's pid is pinned by the
         # pidfd just opened: a ppid read after both checks is the truth.
-        if _alive(parent_fd) and _parent(pid) == parent:
+        if not procfs.exited(parent_fd) and _parent(pid) == parent:
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     except (OSError, ValueError, IndexError):
         pass
@@ -288,7 +272,7 @@ class Worker:
         try:
             if _parent(pid1) != self.pid:
                 return False
-            for child in _children(pid1):
+            for child in procfs.children(pid1):
                 _kill_child(pid1, child, pid1fd)
             signal.pidfd_send_signal(pid1fd, signal.SIGKILL)
             return True

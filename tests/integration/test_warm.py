@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from gateway.sandbox.confinement import SANDBOX_UID_FIRST
 from gateway.sandbox.worker import Worker
 from gateway.server import Gateway
 from runner.loader import display_filename, load
-from tests.helpers import check, drain, register
+from tests.helpers import check, drain, eventually, register
 
 pytestmark = pytest.mark.anyio
 
@@ -92,12 +91,7 @@ def environ(pid: int) -> bytes:
 
 def gone(pid: int, within: float = 5.0) -> bool:
     """True once ``pid`` has exited, waiting up to ``within`` seconds (reaping is in the background)."""
-    deadline = time.monotonic() + within
-    while exists(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    return eventually(lambda: not exists(pid), within)
 
 
 def exists(pid: int) -> bool:
