@@ -1,15 +1,39 @@
-"""Gateway settings (the CLI builds these; every field has a default)."""
+"""Gateway settings: defaults, then a TOML config file, then ``AIRLOCK_*`` variables, then CLI options.
+
+One pydantic-settings model defines every setting once (name, type, default, description);
+``airlock serve --help`` is generated from it and docs/OPERATIONS.md lists the same fields.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
+from gateway.errors import AirlockError
 from gateway.profiles.loader import shipped_profiles_dir
 
 MIB = 1024 * 1024
+ENV_PREFIX = "AIRLOCK_"
+#: Where ``load`` reads the config file from (a context variable: sources are built per class).
+_config_file: ContextVar[Path | None] = ContextVar("airlock_config_file", default=None)
+
+Role = Literal["admin", "invoker"]
+#: Settings that hold secrets or structures: environment or config file only, never a CLI
+#: option (a command line is readable by every user of the host through /proc).
+NOT_ON_COMMAND_LINE = frozenset({"admin_token", "invoker_token", "tls_client_roles"})
+#: Shortest bearer token accepted: a guessable token is worse than none, because it looks safe.
+MIN_TOKEN_CHARS = 16
 
 
 def default_data_dir() -> Path:
@@ -18,18 +42,168 @@ def default_data_dir() -> Path:
     return Path(base) / "airlock"
 
 
-class GatewayConfig(BaseModel):
-    """How one gateway runs."""
+def split_host_port(address: str) -> tuple[str, int]:
+    """``("host", port)`` of ``HOST:PORT`` (IPv6 hosts in brackets); ValueError if malformed."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{address!r} is not HOST:PORT")
+    return host, int(port)
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    listen: str = Field(default="127.0.0.1:50051", description="gRPC listen address, HOST:PORT (port 0 picks one).")
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name that may resolve to anything
+
+
+class GatewayConfig(BaseSettings):
+    """How one gateway runs. Every field is a setting; docs/OPERATIONS.md explains them."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", env_ignore_empty=False)
+
+    # -- listeners ------------------------------------------------------------------------
+    listen: str = Field(
+        default="127.0.0.1:50051",
+        description='gRPC TCP address, HOST:PORT (port 0 picks one); "" for none (unix_socket only).',
+    )
+    unix_socket: Path | None = Field(default=None, description="Also serve gRPC on this unix-domain socket.")
+    unix_socket_mode: str = Field(
+        default="0660", pattern=r"^0?[0-7]{3}$", description="Permission bits of the unix socket (octal)."
+    )
+    metrics_listen: str = Field(
+        default="127.0.0.1:9464", description='Prometheus /metrics HTTP address, HOST:PORT; "" to disable.'
+    )
+    # -- storage and profiles ---------------------------------------------------------------
     data_dir: Path = Field(default_factory=default_data_dir, description="Where registry.sqlite3 lives.")
     profiles_dir: Path = Field(default_factory=shipped_profiles_dir, description="Directory of *.toml profiles.")
+    # -- logs ------------------------------------------------------------------------------
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: a readable console on a terminal, JSON lines otherwise."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Lowest level logged.")
+    # -- admission -------------------------------------------------------------------------
     max_message_bytes: int = Field(default=8 * MIB, ge=64 * 1024, description="Largest gRPC message accepted.")
     max_source_bytes: int = Field(default=1 * MIB, ge=1024, description="Largest function source accepted.")
-    shutdown_grace_seconds: float = Field(default=10.0, ge=0, description="Grace for running calls on stop.")
-    warm_up: bool = Field(
-        default=True,
-        description="Start every warm profile's zygote and pool at start, not on its first invocation.",
+    max_inflight: int = Field(
+        default=256, ge=1, description="Invocations admitted at once (running or waiting for a sandbox)."
     )
+    max_inflight_per_user: int = Field(
+        default=16, ge=1, description="Invocations admitted at once per user id (Start.user_json id)."
+    )
+    max_streams: int = Field(default=2048, ge=1, description="Open Invoke streams, with or without a Start yet.")
+    retry_after_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="Retry hint sent with RESOURCE_EXHAUSTED rejections."
+    )
+    first_message_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long an Invoke stream may stay open without a Start."
+    )
+    # -- lifecycle -------------------------------------------------------------------------
+    shutdown_grace_seconds: float = Field(
+        default=20.0, ge=0, description="On SIGTERM, how long running invocations get to finish before CANCELLED."
+    )
+    warm_up: bool = Field(
+        default=True, description="Start every warm profile's zygote and pool at start, not on first use."
+    )
+    keepalive_time_seconds: float = Field(
+        default=30.0, ge=1, description="Ping idle connections this often (streams wait on humans for minutes)."
+    )
+    keepalive_timeout_seconds: float = Field(
+        default=10.0, ge=1, description="Close a connection whose ping is unanswered this long."
+    )
+    # -- authentication --------------------------------------------------------------------
+    tls_cert: Path | None = Field(default=None, description="Server certificate chain (PEM): serve TLS.")
+    tls_key: Path | None = Field(default=None, description="Server private key (PEM).")
+    tls_client_ca: Path | None = Field(
+        default=None, description="CA bundle (PEM) client certificates must chain to: require mTLS."
+    )
+    tls_client_roles: dict[str, Role] = Field(
+        default_factory=dict,
+        description='Role of a client certificate by common name or SAN; "*" matches any verified one.',
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the admin role (Registry writes, and all invoker rights)."
+    )
+    invoker_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the invoker role (Runtime, Registry reads)."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """CLI options (init) over ``AIRLOCK_*`` variables over the config file over defaults."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("listen", "metrics_listen")
+    @classmethod
+    def _host_port_or_empty(cls, value: str) -> str:
+        if value:
+            split_host_port(value)
+        return value
+
+    @field_validator("admin_token", "invoker_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"a bearer token needs at least {MIN_TOKEN_CHARS} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewayConfig:
+        if not self.listen and self.unix_socket is None:
+            raise ValueError('listen is "" and unix_socket is unset: the gateway would not listen anywhere')
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca (mTLS) needs tls_cert and tls_key")
+        if self.tls_client_roles and self.tls_client_ca is None:
+            raise ValueError("tls_client_roles needs tls_client_ca: without it no client certificate is verified")
+        admin, invoker = self.admin_token, self.invoker_token
+        if admin is not None and invoker is not None and admin.get_secret_value() == invoker.get_secret_value():
+            raise ValueError("admin_token and invoker_token must differ")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether callers must present a token or a client certificate."""
+        return self.admin_token is not None or self.invoker_token is not None or self.tls_client_ca is not None
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> GatewayConfig:
+        """Settings from ``config_file`` (TOML), the environment and ``overrides``; AirlockError if invalid."""
+        if config_file is not None and not config_file.is_file():
+            raise AirlockError(f"config file {config_file} does not exist")
+        token = _config_file.set(config_file)
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise AirlockError(describe(exc, config_file)) from None
+        except ValueError as exc:  # a config file that is not TOML
+            raise AirlockError(f"config file {config_file}: {exc}") from None
+        finally:
+            _config_file.reset(token)
+
+
+def describe(exc: ValidationError, config_file: Path | None) -> str:
+    """One line per invalid setting, naming its variable; input values are left out (they may be secrets)."""
+    where = f" (config file {config_file}, {ENV_PREFIX}* variables or options)" if config_file else ""
+    lines = [f"invalid settings{where}:"]
+    for error in exc.errors(include_input=False):
+        name = ".".join(str(part) for part in error["loc"])
+        label = f"{name} ({ENV_PREFIX}{name.upper()})" if name else "settings"
+        lines.append(f"  {label}: {error['msg']}")
+    return "\n".join(lines)

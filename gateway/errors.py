@@ -47,6 +47,23 @@ class ResourceExhausted(AirlockError):
     """A size or capacity limit refuses the request."""
 
 
+class Overloaded(ResourceExhausted):
+    """Admission refused an invocation for now; the caller may retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, reason: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class DeadlineExceeded(AirlockError):
+    """The caller took too long (an Invoke stream without a Start)."""
+
+
+class Unavailable(AirlockError):
+    """The gateway is draining for shutdown: the caller should go to another gateway."""
+
+
 class WorkerFailed(AirlockError):
     """A worker process could not be started or broke its protocol during a registry call."""
 

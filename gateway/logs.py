@@ -8,7 +8,7 @@ import sys
 import structlog
 
 
-def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
+def configure(*, json: bool | None = None, level: str = "info") -> None:
     """Configure structlog once for the process (``json`` defaults to "stderr is not a TTY")."""
     if json is None:
         json = not sys.stderr.isatty()
@@ -23,7 +23,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )

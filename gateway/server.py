@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
+import anyio
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -11,8 +14,13 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway._proto.airlock.v1 import airlock_pb2 as pb
 from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
-from gateway.config import GatewayConfig
+from gateway.admission import Admission
+from gateway.auth import Authenticator, AuthInterceptor
+from gateway.config import GatewayConfig, is_loopback, split_host_port
 from gateway.errors import AirlockError
+from gateway.metrics import Metrics
+from gateway.metrics.exporter import MetricsListener
+from gateway.metrics.interceptor import MetricsInterceptor
 from gateway.profiles import load_profiles
 from gateway.profiles.loader import DEFAULT_PROFILE
 from gateway.registry.service import Registry
@@ -24,6 +32,8 @@ from gateway.servicer.registry import RegistryServicer
 from gateway.servicer.runtime import RuntimeServicer
 
 log = structlog.get_logger("airlock.server")
+#: After cancelling what outlived the grace, how long their Results (and other RPCs) get.
+_CANCELLED_RESULT_SECONDS = 5.0
 SERVICES = tuple(pb.DESCRIPTOR.services_by_name[name].full_name for name in ("Registry", "Runtime"))
 
 
@@ -35,16 +45,55 @@ def server_options(config: GatewayConfig) -> list[tuple[str, Any]]:
         ("grpc.max_send_message_length", config.max_message_bytes),
         # Streams can wait minutes on a human answering a confirmation: keep pinging
         # idle connections and never give up after N pings without data.
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_time_ms", int(config.keepalive_time_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_seconds * 1000)),
         ("grpc.http2.max_pings_without_data", 0),
+        # Clients may ping idle streams as well (a host waiting on its user), but not flood.
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ]
 
 
+def exposure_warnings(config: GatewayConfig) -> list[str]:
+    """What is unsafe about where and how ``config`` listens (printed loudly by ``serve``)."""
+    if not config.listen:
+        return []
+    host, _ = split_host_port(config.listen)
+    if is_loopback(host):
+        return []
+    if not config.auth_enabled:
+        return [
+            f"listening on {config.listen} WITHOUT AUTHENTICATION: anyone who can reach this address can "
+            "register and run code. Set AIRLOCK_ADMIN_TOKEN and AIRLOCK_INVOKER_TOKEN, or mTLS "
+            "(tls_cert, tls_key, tls_client_ca), or listen on loopback or a unix socket."
+        ]
+    if config.tls_cert is None:
+        return [f"listening on {config.listen} without TLS: bearer tokens cross the network in clear text."]
+    return []
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise AirlockError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def server_credentials(config: GatewayConfig) -> grpc.ServerCredentials | None:
+    """TLS credentials of the TCP listener (requiring client certificates with tls_client_ca)."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    ca = _read(config.tls_client_ca, "tls_client_ca") if config.tls_client_ca is not None else None
+    return grpc.ssl_server_credentials(
+        [(_read(config.tls_key, "tls_key"), _read(config.tls_cert, "tls_cert"))],
+        root_certificates=ca,
+        require_client_auth=ca is not None,
+    )
+
+
 class Gateway:
-    """A running gateway; ``port`` is the bound port (useful with port 0)."""
+    """A running gateway; ``port`` is the bound TCP port (useful with port 0), None without one."""
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
@@ -59,6 +108,7 @@ class Gateway:
                 f"the {DEFAULT_PROFILE} profile cannot run on this host: {'; '.join(refused[DEFAULT_PROFILE])} "
                 "(run 'airlock doctor' for the full report)"
             )
+        credentials = server_credentials(config)
         try:
             cgroups = Cgroups.detect()
             cgroups.prepare()
@@ -69,51 +119,129 @@ class Gateway:
             log.warning("stale_sandboxes_removed", count=swept)
         if not bytecode.precompile():
             log.warning("runner_bytecode_not_written", directory=str(bytecode.runner_dir()))
-        self.launcher = Launcher(cgroups)
-        self.server = grpc.aio.server(options=server_options(config))
-        try:
-            self.port = self.server.add_insecure_port(config.listen)
-        except RuntimeError as exc:  # grpcio reports a busy or invalid address this way
-            raise AirlockError(f"cannot listen on {config.listen}: {exc}") from None
+        self.metrics = Metrics()
+        self.launcher = Launcher(cgroups, metrics=self.metrics)
+        self.admission = Admission(
+            max_inflight=config.max_inflight,
+            max_inflight_per_user=config.max_inflight_per_user,
+            max_streams=config.max_streams,
+            retry_after=config.retry_after_seconds,
+            metrics=self.metrics,
+        )
+        # The metrics interceptor comes first, so refusals by the auth check are counted too.
+        interceptors = [MetricsInterceptor(self.metrics), AuthInterceptor(Authenticator(config), self.metrics)]
+        self.server = grpc.aio.server(interceptors=interceptors, options=server_options(config))
+        self.port = self._listen(credentials)
         try:
             self.registry = Registry.open(config.data_dir, self.profiles, self.launcher, config.max_source_bytes)
         except StoreError as exc:
             raise AirlockError(str(exc)) from None
         self.health = health.aio.HealthServicer()
+        self.runtime = RuntimeServicer(
+            self.registry,
+            self.profiles,
+            self.launcher,
+            admission=self.admission,
+            metrics=self.metrics,
+            first_message_timeout=config.first_message_timeout_seconds,
+        )
         pb_grpc.add_RegistryServicer_to_server(RegistryServicer(self.registry), self.server)
-        pb_grpc.add_RuntimeServicer_to_server(RuntimeServicer(self.registry, self.profiles, self.launcher), self.server)
+        pb_grpc.add_RuntimeServicer_to_server(self.runtime, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        self.metrics_listener: MetricsListener | None = None
+
+    def _listen(self, credentials: grpc.ServerCredentials | None) -> int | None:
+        config = self.config
+        port: int | None = None
+        if config.listen:
+            try:
+                if credentials is None:
+                    port = self.server.add_insecure_port(config.listen)
+                else:
+                    port = self.server.add_secure_port(config.listen, credentials)
+            except RuntimeError as exc:  # grpcio reports a busy or invalid address this way
+                raise AirlockError(f"cannot listen on {config.listen}: {exc}") from None
+        if config.unix_socket is not None:
+            self._listen_unix(config.unix_socket)
+        return port
+
+    def _listen_unix(self, path: Path) -> None:
+        # Same-host callers: the socket's permission bits are the access control (plus tokens
+        # if configured). The umask covers the moment between bind and chmod, when the socket
+        # would otherwise be open to every local user.
+        if path.is_socket():
+            path.unlink()  # left by a gateway that did not stop cleanly
+        mode = int(self.config.unix_socket_mode, 8)
+        previous = os.umask(0o777 & ~mode)
+        try:
+            self.server.add_insecure_port(f"unix:{path}")
+        except RuntimeError as exc:
+            raise AirlockError(f"cannot listen on unix socket {path}: {exc}") from None
+        finally:
+            os.umask(previous)
 
     @property
     def address(self) -> str:
-        """HOST:PORT clients on this machine connect to (wildcard hosts become loopback)."""
+        """Where clients on this machine connect: HOST:PORT (wildcards become loopback) or unix:PATH."""
+        if self.port is None:
+            return f"unix:{self.config.unix_socket}"
         host = self.config.listen.rsplit(":", 1)[0]
         host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}.get(host, host)  # noqa: S104
         return f"{host}:{self.port}"
 
     async def start(self) -> None:
         """Start serving (and warm the profiles' pools unless configured not to)."""
+        if self.config.metrics_listen:
+            self.metrics_listener = MetricsListener(self.config.metrics_listen, self.metrics.registry)
         if self.config.warm_up:
             self.launcher.warm_up(list(self.profiles.values()))
         await self.server.start()
+        if self.config.unix_socket is not None:
+            self.config.unix_socket.chmod(int(self.config.unix_socket_mode, 8))
         for service in ("", *SERVICES):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        for warning in exposure_warnings(self.config):
+            log.warning("insecure_listener", warning=warning)
         log.info(
             "gateway_started",
             address=self.address,
+            unix_socket=str(self.config.unix_socket) if self.config.unix_socket else None,
+            metrics=self.metrics_listener.url if self.metrics_listener else None,
+            auth=self.config.auth_enabled,
+            tls=self.config.tls_cert is not None,
             data_dir=str(self.config.data_dir),
             profiles=sorted(self.profiles),
             functions=len(self.registry.list_functions()),
         )
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop serving: NOT_SERVING, then let running calls finish within ``grace``."""
+        """Drain, then stop.
+
+        Health turns NOT_SERVING and new invocations are refused; running ones get ``grace``
+        seconds, the rest end as CANCELLED; then every sandbox, zygote and listener closes.
+        """
+        grace = self.config.shutdown_grace_seconds if grace is None else grace
+        self.admission.draining = True
+        self.metrics.draining.set(1)
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(self.config.shutdown_grace_seconds if grace is None else grace)
+        log.info("draining", invocations=self.admission.inflight, grace_seconds=grace)
+        with anyio.move_on_after(grace):
+            await self.admission.idle()
+        cancelled = self.runtime.cancel_all("the gateway is shutting down")
+        if cancelled:
+            log.warning("invocations_cancelled_for_shutdown", count=cancelled)
+            # Their sandboxes are killed at once; this is the time to send the Results.
+            with anyio.move_on_after(_CANCELLED_RESULT_SECONDS):
+                await self.admission.idle()
+        await self.server.stop(_CANCELLED_RESULT_SECONDS)  # registry calls, streams without a Start
         await self.launcher.aclose()
         self.registry.close()
         self.launcher.cgroups.release()
+        if self.metrics_listener is not None:
+            self.metrics_listener.close()
+        if self.config.unix_socket is not None:
+            self.config.unix_socket.unlink(missing_ok=True)
         log.info("gateway_stopped")
 
     async def wait(self) -> None:

@@ -60,7 +60,13 @@ def profiles_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def gateway_config(tmp_path: Path, profiles_dir: Path) -> GatewayConfig:
     # Pools start with a profile's first invocation: five zygotes per test would be waste.
-    return GatewayConfig(listen="127.0.0.1:0", data_dir=tmp_path / "data", profiles_dir=profiles_dir, warm_up=False)
+    return GatewayConfig(
+        listen="127.0.0.1:0",
+        metrics_listen="127.0.0.1:0",
+        data_dir=tmp_path / "data",
+        profiles_dir=profiles_dir,
+        warm_up=False,
+    )
 
 
 @pytest.fixture

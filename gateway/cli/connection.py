@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
 
-from gateway.cli.failure import from_rpc_error
+from gateway.cli.failure import CliError, from_rpc_error
 from gateway.client import AirlockClient
 
 T = TypeVar("T")
@@ -23,6 +24,23 @@ class Connection:
     """Where client commands connect; the group puts one in ``ctx.obj``."""
 
     target: str = DEFAULT_TARGET
+    token: str | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """TLS channel credentials from the --tls-* files (None: a plaintext channel)."""
+        if self.tls_ca is None:
+            return None
+        try:
+            return grpc.ssl_channel_credentials(
+                root_certificates=self.tls_ca.read_bytes(),
+                private_key=self.tls_key.read_bytes() if self.tls_key else None,
+                certificate_chain=self.tls_cert.read_bytes() if self.tls_cert else None,
+            )
+        except OSError as exc:
+            raise CliError(f"cannot read {exc.filename}: {exc.strerror}") from None
 
     @contextlib.contextmanager
     def rpc_errors(self) -> Iterator[None]:
@@ -34,10 +52,11 @@ class Connection:
 
     def run(self, work: Callable[[AirlockClient], Awaitable[T]]) -> T:
         """Open a client, run ``work`` with it on a fresh event loop, close the client."""
+        credentials = self.credentials()
 
         async def session() -> T:
             # The channel must be created inside the running loop that will use it.
-            async with AirlockClient(self.target) as client:
+            async with AirlockClient(self.target, token=self.token, credentials=credentials) as client:
                 return await work(client)
 
         with self.rpc_errors():

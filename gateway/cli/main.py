@@ -9,10 +9,14 @@ from typing import Any
 import click
 
 from gateway.cli.connection import DEFAULT_TARGET, Connection
+from gateway.cli.failure import CliError
+from gateway.cli.health_command import health
 from gateway.cli.host_commands import doctor, profiles
 from gateway.cli.invoke_command import invoke
-from gateway.cli.params import HostPort
 from gateway.cli.registry_commands import REGISTRY_COMMANDS
+from gateway.cli.settings_options import environment_only_help, settings_options
+from gateway.config import GatewayConfig
+from gateway.errors import AirlockError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,57 +26,82 @@ from gateway.cli.registry_commands import REGISTRY_COMMANDS
     default=DEFAULT_TARGET,
     show_default=True,
     show_envvar=True,
-    metavar="HOST:PORT",
+    metavar="HOST:PORT|unix:PATH",
     help="The gateway client commands connect to.",
+)
+@click.option(
+    "--token",
+    envvar="AIRLOCK_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="Bearer token (prefer the variable: a command line is visible to every local user).",
+)
+@click.option(
+    "--tls-ca",
+    envvar="AIRLOCK_CLIENT_TLS_CA",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Connect with TLS, trusting this CA bundle (PEM).",
+)
+@click.option(
+    "--tls-cert",
+    envvar="AIRLOCK_CLIENT_TLS_CERT",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Client certificate (PEM) for mTLS.",
+)
+@click.option(
+    "--tls-key",
+    envvar="AIRLOCK_CLIENT_TLS_KEY",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Client private key (PEM) for mTLS.",
 )
 @click.version_option(package_name="airlock", prog_name="airlock")
 @click.pass_context
-def cli(ctx: click.Context, target: str) -> None:
+def cli(  # noqa: PLR0917 - click passes every option by keyword, in declaration order
+    ctx: click.Context, target: str, token: str | None, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None
+) -> None:
     """Airlock: run Open WebUI action functions in sandboxed workers, behind gRPC."""
-    ctx.obj = Connection(target)
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if tls_cert is not None and tls_ca is None:
+        raise click.UsageError("--tls-cert needs --tls-ca (mTLS is TLS first)")
+    ctx.obj = Connection(target, token=token, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
 
 
-@cli.command()
+@cli.command(epilog=environment_only_help())
 @click.option(
-    "--listen", type=HostPort(), help="Address to serve on; port 0 picks a free port.  [default: 127.0.0.1:50051]"
+    "--config",
+    "config_file",
+    envvar="AIRLOCK_CONFIG",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML file of settings (the names below, with underscores).",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the registry lives.  [default: $XDG_DATA_HOME/airlock]",
-)
-@click.option(
-    "--profiles",
-    "profiles_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory of sandbox profiles (*.toml).  [default: the shipped profiles]",
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["auto", "json", "console"]),
-    default="auto",
-    show_default=True,
-    help="auto: console on a terminal, JSON lines otherwise.",
-)
-def serve(listen: str | None, data_dir: Path | None, profiles_dir: Path | None, log_format: str) -> None:
-    """Run a gateway until SIGINT or SIGTERM.
+@settings_options
+def serve(config_file: Path | None, **options: Any) -> None:
+    """Run a gateway until SIGINT or SIGTERM (SIGTERM drains: see docs/OPERATIONS.md).
 
-    Prints `airlock listening on HOST:PORT` on stdout once it accepts connections.
+    Prints `airlock listening on ADDRESS` on stdout once it accepts connections.
     """
     # Imported here: client commands should not pay for loading the server side
     # (registry, sandbox launcher, health and reflection services) on every run.
     from gateway import logs  # noqa: PLC0415
     from gateway.cli.serving import serve_until_signalled  # noqa: PLC0415
-    from gateway.config import GatewayConfig  # noqa: PLC0415
 
-    given: dict[str, Any] = {"listen": listen, "data_dir": data_dir, "profiles_dir": profiles_dir}
-    # Options left out keep GatewayConfig's defaults, so there is one place that defines them.
-    config = GatewayConfig(**{name: value for name, value in given.items() if value is not None})
-    logs.configure(json={"auto": None, "json": True, "console": False}[log_format])
+    try:
+        # Options left out keep the other sources' values, so defaults live in GatewayConfig only.
+        config = GatewayConfig.load(
+            config_file, **{name: value for name, value in options.items() if value is not None}
+        )
+    except AirlockError as exc:
+        raise CliError(str(exc)) from None
+    logs.configure(json={"auto": None, "json": True, "console": False}[config.log_format], level=config.log_level)
     asyncio.run(serve_until_signalled(config))
 
 
-for _command in (*REGISTRY_COMMANDS, invoke, doctor, profiles):
+for _command in (*REGISTRY_COMMANDS, invoke, health, doctor, profiles):
     cli.add_command(_command)
 
 

@@ -11,7 +11,7 @@ import structlog
 from gateway.cli.failure import CliError
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
-from gateway.server import Gateway
+from gateway.server import Gateway, exposure_warnings
 
 log = structlog.get_logger("airlock.cli")
 
@@ -43,9 +43,12 @@ async def serve_until_signalled(config: GatewayConfig) -> None:
         gateway = _open_gateway(config)
         try:
             await gateway.start()
+            for warning in exposure_warnings(config):
+                # Loud on purpose: on stderr in capitals, besides the structured log line.
+                click.secho(f"WARNING: {warning}", err=True, fg="red", bold=True)
             click.echo(f"{LISTENING} {gateway.address}")  # click.echo flushes
             await stop.wait()
-            log.info("shutdown_requested")
+            log.info("shutdown_requested", grace_seconds=config.shutdown_grace_seconds)
         finally:
             await gateway.stop()
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 import orjson
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway._proto.airlock.v1 import airlock_pb2 as pb
 from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
@@ -20,8 +21,28 @@ from gateway.servicer import convert
 class AirlockClient:
     """A connection to one gateway. Errors are ``grpc.aio.AioRpcError`` with the gateway's message."""
 
-    def __init__(self, target: str = "127.0.0.1:50051", *, channel: grpc.aio.Channel | None = None) -> None:
-        self._channel = channel or grpc.aio.insecure_channel(target)
+    def __init__(
+        self,
+        target: str = "127.0.0.1:50051",
+        *,
+        token: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: list[tuple[str, Any]] | None = None,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        """Connect to ``target`` (``HOST:PORT`` or ``unix:PATH``).
+
+        ``token`` is sent as ``authorization: Bearer`` on every call; ``credentials``
+        (``grpc.ssl_channel_credentials``, with a client key and certificate for mTLS) make the
+        channel TLS. ``options`` are channel arguments (e.g. ``grpc.ssl_target_name_override``).
+        """
+        if channel is None:
+            if credentials is None:
+                channel = grpc.aio.insecure_channel(target, options=options)
+            else:
+                channel = grpc.aio.secure_channel(target, credentials, options=options)
+        self._channel = channel
+        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
         self._registry = pb_grpc.RegistryStub(self._channel)
         self._runtime = pb_grpc.RuntimeStub(self._channel)
 
@@ -36,6 +57,12 @@ class AirlockClient:
     async def close(self) -> None:
         """Close the channel."""
         await self._channel.close()
+
+    async def health(self, service: str = "") -> str:
+        """The gateway's health status (``SERVING``, ``NOT_SERVING``, ...) for ``service``."""
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        response = await stub.Check(health_pb2.HealthCheckRequest(service=service), metadata=self._metadata)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
 
     async def put_function(
         self,
@@ -58,30 +85,34 @@ class AirlockClient:
             model_ids=list(model_ids),
             valves_json=orjson.dumps(valves) if valves is not None else b"",
         )
-        return convert.function_from_proto(await self._registry.PutFunction(request))
+        return convert.function_from_proto(await self._registry.PutFunction(request, metadata=self._metadata))
 
     async def get_function(self, function_id: str) -> FunctionRecord:
         """One function, source included."""
-        return convert.function_from_proto(await self._registry.GetFunction(pb.GetFunctionRequest(id=function_id)))
+        return convert.function_from_proto(
+            await self._registry.GetFunction(pb.GetFunctionRequest(id=function_id), metadata=self._metadata)
+        )
 
     async def list_functions(self, kind: str = "") -> list[FunctionRecord]:
         """All functions (of one kind), without their sources."""
-        response = await self._registry.ListFunctions(pb.ListFunctionsRequest(kind=kind))
+        response = await self._registry.ListFunctions(pb.ListFunctionsRequest(kind=kind), metadata=self._metadata)
         return [convert.function_from_proto(f) for f in response.functions]
 
     async def delete_function(self, function_id: str) -> str:
         """Delete a function; returns its id."""
-        response = await self._registry.DeleteFunction(pb.DeleteFunctionRequest(id=function_id))
+        response = await self._registry.DeleteFunction(
+            pb.DeleteFunctionRequest(id=function_id), metadata=self._metadata
+        )
         return response.id
 
     async def update_valves(self, function_id: str, valves: dict[str, Any]) -> FunctionRecord:
         """Replace the admin valves (validated by the function's Valves model)."""
         request = pb.UpdateValvesRequest(id=function_id, valves_json=orjson.dumps(valves))
-        return convert.function_from_proto(await self._registry.UpdateValves(request))
+        return convert.function_from_proto(await self._registry.UpdateValves(request, metadata=self._metadata))
 
     async def list_actions(self, model_id: str) -> list[ActionButton]:
         """A model's action buttons in display order."""
-        response = await self._registry.ListActions(pb.ListActionsRequest(model_id=model_id))
+        response = await self._registry.ListActions(pb.ListActionsRequest(model_id=model_id), metadata=self._metadata)
         return [convert.action_button_from_proto(b) for b in response.actions]
 
     def invoke(
@@ -118,4 +149,4 @@ class AirlockClient:
 
     def open_invocation(self, start: domain.StartRequest, on_call: CallHandler | None = None) -> InvocationStream:
         """Open an invocation from a prepared StartRequest (what ``invoke`` builds)."""
-        return InvocationStream(self._runtime.Invoke(), start, on_call)
+        return InvocationStream(self._runtime.Invoke(metadata=self._metadata), start, on_call)

@@ -32,6 +32,7 @@ from gateway.invocation.domain import (
     StartRequest,
 )
 from gateway.invocation.outbox import Outbox
+from gateway.metrics import Metrics
 from gateway.profiles import Profile
 from gateway.registry.record import FunctionRecord
 from gateway.sandbox import verdict
@@ -70,6 +71,7 @@ class Invocation:
         profile: Profile,
         launcher: Launcher,
         host: HostStream,
+        metrics: Metrics | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.record = record
@@ -92,6 +94,14 @@ class Invocation:
         self._rate = TokenBucket(profile.max_events_per_second)
         self._outbox = Outbox()
         self._worker: Worker | None = None
+        self._metrics = metrics
+        #: Cancels the whole invocation, also while it waits for a sandbox (``cancel``).
+        self._scope = anyio.CancelScope()
+        #: Seconds spent waiting for a ready sandbox (capacity slot and start or pool).
+        self.queue_wait: float | None = None
+        #: Events and calls the plugin sent (for the summary line).
+        self.events = 0
+        self.calls = 0
 
     def started(self) -> Started:
         """The Started message for this invocation."""
@@ -112,6 +122,17 @@ class Invocation:
             "request": s.request,
             "code": self._launcher.code_cache.get(self.record.id, self.record.sha256),
         }
+
+    @property
+    def ran_sandbox(self) -> bool:
+        """Whether a sandbox was handed to this invocation (its usage is then the kernel's)."""
+        return self._worker is not None
+
+    def cancel(self, reason: str, error_type: str = "Cancelled") -> None:
+        """End the invocation as CANCELLED (the gateway drains); a no-op once it is ending."""
+        if self._ending is None:
+            self._ending = Ending(Outcome.CANCELLED, reason, error_type)
+            self._scope.cancel()
 
     def _finish(self, ending: Ending) -> None:
         if self._ending is None:
@@ -137,8 +158,14 @@ class Invocation:
         return self._result(self._ending, self._worker, wall_ms)
 
     async def _run_worker(self) -> None:
+        with self._scope:
+            await self._run_worker_in_scope()
+
+    async def _run_worker_in_scope(self) -> None:
+        waiting = time.monotonic()
         try:
             async with self._launcher.worker(self.profile) as worker:
+                self.queue_wait = time.monotonic() - waiting
                 self._worker = worker
                 job = self._job()
                 await worker.send(job)
@@ -226,22 +253,26 @@ class Invocation:
 
     async def _forward_event(self, frame: EventFrame) -> None:
         self._admit()
+        self.events += 1
+        if self._metrics is not None:
+            self._metrics.event(frame.type)
         await self._outbox.event(frame.type, frame.data)
 
     async def _forward_call(self, worker: Worker, frame: CallFrame) -> None:
         assert self._clock is not None
         assert self._tg is not None
         self._admit()
+        self.calls += 1
         call_id = uuid.uuid4().hex
         pending = self._pending[call_id] = _PendingCall(frame.call_id, frame.type)
         self._clock.call_started()
         await self._outbox.call(call_id, frame.type, frame.data, self.call_timeout)
         if self._host_done:
-            await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE)
+            await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE, "disconnected")
         else:
             self._tg.start_soon(self._expire_call, worker, call_id, pending.timer)
 
-    def _retire(self, call_id: str) -> _PendingCall | None:
+    def _retire(self, call_id: str, result: str) -> _PendingCall | None:
         """Take a call out of the pending set: the clock runs again, its timer stops."""
         pending = self._pending.pop(call_id, None)
         if pending is not None:
@@ -249,10 +280,12 @@ class Invocation:
             self._finished_calls.add(call_id)
             self._clock.call_finished()
             pending.timer.cancel()
+            if self._metrics is not None:
+                self._metrics.call(pending.type, result)
         return pending
 
-    async def _answer(self, worker: Worker, call_id: str, value: Any) -> bool:
-        pending = self._retire(call_id)
+    async def _answer(self, worker: Worker, call_id: str, value: Any, result: str) -> bool:
+        pending = self._retire(call_id, result)
         if pending is None:
             return False
         # A worker that is gone cannot take the reply; its pump reports how it ended.
@@ -264,7 +297,7 @@ class Invocation:
         """The plugin gave up waiting: a later host reply is stray, and the clock runs again."""
         for call_id, pending in list(self._pending.items()):
             if pending.worker_call_id == worker_call_id:
-                self._retire(call_id)
+                self._retire(call_id, "abandoned")
                 log.info("event_call_abandoned", call_id=call_id)
 
     async def _expire_call(self, worker: Worker, call_id: str, timer: anyio.CancelScope) -> None:
@@ -272,7 +305,7 @@ class Invocation:
             await anyio.sleep(self.call_timeout)
         if timer.cancel_called:
             return  # answered or abandoned first
-        if await self._answer(worker, call_id, CALL_TIMEOUT_VALUE):
+        if await self._answer(worker, call_id, CALL_TIMEOUT_VALUE, "timed_out"):
             log.warning("event_call_timed_out", call_id=call_id, timeout_seconds=self.call_timeout)
 
     async def _drain_output(self, worker: Worker) -> None:
@@ -323,7 +356,7 @@ class Invocation:
                 return
 
     async def _reply(self, worker: Worker, reply: CallReply) -> None:
-        if not await self._answer(worker, reply.call_id, reply.value):
+        if not await self._answer(worker, reply.call_id, reply.value, "answered"):
             reason = "already answered or timed out" if reply.call_id in self._finished_calls else "unknown call_id"
             log.warning("stray_call_reply_dropped", call_id=reply.call_id[:64], reason=reason)
 
@@ -331,4 +364,4 @@ class Invocation:
         """The host stopped sending: calls can no longer be answered (Open WebUI's disconnect)."""
         self._host_done = True
         for call_id in list(self._pending):
-            await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE)
+            await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE, "disconnected")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -18,6 +19,7 @@ import anyio
 import structlog
 from anyio.abc import Process
 
+from gateway.metrics.families import Metrics, PoolState
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import Cgroups
 from gateway.sandbox.codecache import CodeCache
@@ -36,9 +38,10 @@ _DRAIN_SECONDS = 30.0
 class Launcher:
     """Starts workers; one capacity limiter per profile and pool, one zygote and warm pool per profile."""
 
-    def __init__(self, cgroups: Cgroups, *, python: str | None = None) -> None:
+    def __init__(self, cgroups: Cgroups, *, python: str | None = None, metrics: Metrics | None = None) -> None:
         self.python = python or sys.executable
         self.cgroups = cgroups
+        self._metrics = metrics
         self.code_cache = CodeCache()
         self._uids = UidAllocator()
         self._limiters: dict[tuple[str, Pool], anyio.CapacityLimiter] = {}
@@ -49,6 +52,8 @@ class Launcher:
         #: Workers handed out and not yet released.
         self._in_use = 0
         self._idle = asyncio.Event()
+        if metrics is not None:
+            metrics.watch_pools(self.pool_states)
 
     def _limiter(self, profile: Profile, pool: Pool) -> anyio.CapacityLimiter:
         key = (profile.name, pool)
@@ -84,7 +89,17 @@ class Launcher:
 
     async def start(self, profile: Profile) -> Worker:
         """A new ready worker of ``profile`` (not from the pool)."""
-        return await Worker.start(profile, spawn=self._spawner(profile), cgroups=self.cgroups, uid=self._uids.next())
+        began = time.monotonic()
+        worker = await Worker.start(profile, spawn=self._spawner(profile), cgroups=self.cgroups, uid=self._uids.next())
+        if self._metrics is not None:
+            self._metrics.sandbox_start.labels(profile.name).observe(time.monotonic() - began)
+        return worker
+
+    def pool_states(self) -> list[PoolState]:
+        """The warm pools now, for a metrics scrape (runs on the scraping thread: reads only)."""
+        return [
+            PoolState(name, pool.size, pool.ready, pool.hits, pool.misses) for name, pool in list(self._pools.items())
+        ]
 
     def pool(self, profile: Profile) -> WarmPool | None:
         """The warm pool of ``profile``, started on first use (None without one)."""

@@ -11,10 +11,11 @@ import structlog
 
 from gateway._proto.airlock.v1 import airlock_pb2 as pb
 from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from gateway.auth import current_role
 from gateway.errors import AirlockError
 from gateway.registry.service import Registry
 from gateway.servicer import convert
-from gateway.servicer.status import code_for
+from gateway.servicer.status import abort
 
 log = structlog.get_logger("airlock.registry")
 R = TypeVar("R")
@@ -30,10 +31,16 @@ def maps_errors(handler: Handler[R]) -> Handler[R]:
             return await handler(self, request, context)
         except AirlockError as exc:
             log.info("request_rejected", method=handler.__name__, error=str(exc))
-            await context.abort(code_for(exc), str(exc))
-            raise AssertionError("unreachable: abort raises") from exc
+            await abort(context, exc)
 
     return wrapper
+
+
+def _for_caller(message: pb.Function) -> pb.Function:
+    """``message`` without the admin valves unless the caller is an admin (they hold API keys)."""
+    if current_role.get() != "admin":
+        message.ClearField("valves_json")
+    return message
 
 
 class RegistryServicer(pb_grpc.RegistryServicer):
@@ -50,14 +57,16 @@ class RegistryServicer(pb_grpc.RegistryServicer):
 
     @maps_errors
     async def GetFunction(self, request: pb.GetFunctionRequest, context: Any) -> pb.Function:  # noqa: N802
-        return convert.function(self._registry.get(request.id))
+        return _for_caller(convert.function(self._registry.get(request.id)))
 
     @maps_errors
     async def ListFunctions(  # noqa: N802
         self, request: pb.ListFunctionsRequest, context: Any
     ) -> pb.ListFunctionsResponse:
         records = self._registry.list_functions(request.kind)
-        return pb.ListFunctionsResponse(functions=[convert.function(r, with_source=False) for r in records])
+        return pb.ListFunctionsResponse(
+            functions=[_for_caller(convert.function(r, with_source=False)) for r in records]
+        )
 
     @maps_errors
     async def DeleteFunction(  # noqa: N802

@@ -7,21 +7,25 @@ invocation kills its worker in a shielded scope and the error is re-raised untou
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import anyio
 import grpc
 import structlog
 
 from gateway._proto.airlock.v1 import airlock_pb2 as pb
 from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
-from gateway.errors import AirlockError, FailedPrecondition, InvalidRequest, ProtocolError
+from gateway.admission import Admission, user_key
+from gateway.errors import AirlockError, DeadlineExceeded, FailedPrecondition, InvalidRequest, ProtocolError
 from gateway.invocation import domain
 from gateway.invocation.engine import Invocation
+from gateway.metrics import Metrics
 from gateway.profiles import ProfileSet
 from gateway.registry.service import Registry
 from gateway.sandbox.launcher import Launcher
 from gateway.servicer import convert
-from gateway.servicer.status import code_for
+from gateway.servicer.status import abort
 
 log = structlog.get_logger("airlock.runtime")
 Context = grpc.aio.ServicerContext[pb.InvokeRequest, pb.InvokeResponse]
@@ -46,47 +50,96 @@ class GrpcHostStream:
 
 
 class RuntimeServicer(pb_grpc.RuntimeServicer):
-    """Runs actions."""
+    """Runs actions: admission, one Invocation per stream, metrics and one summary log line each."""
 
-    def __init__(self, registry: Registry, profiles: ProfileSet, launcher: Launcher) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        profiles: ProfileSet,
+        launcher: Launcher,
+        *,
+        admission: Admission,
+        metrics: Metrics,
+        first_message_timeout: float = 30.0,
+    ) -> None:
         self._registry = registry
         self._profiles = profiles
         self._launcher = launcher
+        self._admission = admission
+        self._metrics = metrics
+        self._first_message_timeout = first_message_timeout
+        #: Invocations running now, for the drain to cancel.
+        self._running: set[Invocation] = set()
+
+    def cancel_all(self, reason: str) -> int:
+        """End every running invocation as CANCELLED with ``reason``; how many there were."""
+        for invocation in list(self._running):
+            invocation.cancel(reason, "GatewayShutdown")
+        return len(self._running)
 
     async def Invoke(self, request_iterator: Any, context: Context) -> None:  # type: ignore[override]  # noqa: N802
         host = GrpcHostStream(context)
         try:
-            invocation = await self._prepare(host)
+            self._admission.refuse_if_draining()
+            with self._admission.stream():
+                invocation, user = await self._prepare(host)
+                with self._admission.invocation(user, invocation.profile.name):
+                    self._running.add(invocation)
+                    try:
+                        await self._run(invocation, host, user)
+                    finally:
+                        self._running.discard(invocation)
         except AirlockError as exc:
             log.info("invoke_rejected", error=str(exc))
-            await context.abort(code_for(exc), str(exc))
-            return
+            await abort(context, exc)
+        if invocation.protocol_error is not None:
+            await abort(context, invocation.protocol_error)
+
+    async def _run(self, invocation: Invocation, host: GrpcHostStream, user: str) -> None:
         with structlog.contextvars.bound_contextvars(
             invocation_id=invocation.id,
             function_id=invocation.record.id,
             profile=invocation.profile.name,
             request_id=invocation.start.request_id,
         ):
-            log.info("invocation_started", action_id=invocation.start.action_id)
+            log.debug("invocation_started", action_id=invocation.start.action_id)
+            began = time.monotonic()
+            result: domain.Result | None = None
             try:
                 result = await invocation.run()
-            except BaseException:
-                log.info("invocation_abandoned", reason="the client went away")
-                raise
-            await host.send(result)
-            log.info(
-                "invocation_finished",
-                outcome=result.outcome.name,
-                wall_ms=result.usage.wall_ms,
-                cpu_ms=result.usage.cpu_ms,
-                peak_memory_bytes=result.usage.peak_memory_bytes,
-            )
-        if invocation.protocol_error is not None:
-            error = invocation.protocol_error
-            await context.abort(code_for(error), str(error))
+                await host.send(result)
+            finally:
+                # One summary line and one set of samples per invocation, however it ended;
+                # never the valves, the body or the events (they may hold secrets).
+                seconds = time.monotonic() - began
+                usage = result.usage if result is not None and invocation.ran_sandbox else None
+                self._metrics.finished(
+                    function=invocation.record.id,
+                    profile=invocation.profile.name,
+                    outcome=result.outcome if result is not None else None,
+                    seconds=seconds,
+                    queue_wait=invocation.queue_wait,
+                    usage=usage,
+                )
+                log.info(
+                    "invocation",
+                    outcome=result.outcome.name if result is not None else "ABANDONED",
+                    error_type=result.error_type if result is not None else "the client went away",
+                    action_id=invocation.start.action_id,
+                    user_id=user,
+                    duration_ms=int(seconds * 1000),
+                    queue_wait_ms=None if invocation.queue_wait is None else int(invocation.queue_wait * 1000),
+                    cpu_ms=usage.cpu_ms if usage else None,
+                    peak_memory_bytes=usage.peak_memory_bytes if usage else None,
+                    events=invocation.events,
+                    calls=invocation.calls,
+                )
 
-    async def _prepare(self, host: GrpcHostStream) -> Invocation:
-        first = await host.receive()
+    async def _prepare(self, host: GrpcHostStream) -> tuple[Invocation, str]:
+        with anyio.move_on_after(self._first_message_timeout) as waited:
+            first = await host.receive()
+        if waited.cancelled_caught:
+            raise DeadlineExceeded(f"no Start message within {self._first_message_timeout:g} s of opening the stream")
         if first is None:
             raise InvalidRequest("the stream ended before a Start message")
         if not isinstance(first, domain.StartRequest):
@@ -106,6 +159,13 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
                 f"Start.call_timeout of {first.call_timeout:g} s exceeds session_seconds="
                 f"{profile.session_seconds:g} of profile {profile.name!r}"
             )
-        return Invocation(
-            record=record, sub_id=sub_id, start=first, profile=profile, launcher=self._launcher, host=host
+        invocation = Invocation(
+            record=record,
+            sub_id=sub_id,
+            start=first,
+            profile=profile,
+            launcher=self._launcher,
+            host=host,
+            metrics=self._metrics,
         )
+        return invocation, user_key(first.user)

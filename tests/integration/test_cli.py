@@ -122,7 +122,16 @@ class Served:
 def serving(tmp_path: Path, profiles_dir: Path) -> Iterator[Served]:
     """Start ``airlock serve`` on port 0; whatever happens, it is stopped afterwards."""
     log = tmp_path / "serve.log"
-    argv = [AIRLOCK, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")]
+    argv = [
+        AIRLOCK,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
     argv += ["--profiles", str(profiles_dir), "--log-format", "json"]
     with log.open("w") as log_file:
         process = subprocess.Popen(

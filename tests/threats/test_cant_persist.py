@@ -109,7 +109,16 @@ async def test_cant_reach_a_concurrent_sandboxs_abstract_socket(client: AirlockC
 @pytest.fixture
 def served(tmp_path: Path, profiles_dir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """A real ``airlock serve`` process on port 0 (killed at the end if still running)."""
-    argv = [AIRLOCK, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")]
+    argv = [
+        AIRLOCK,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
     argv += ["--profiles", str(profiles_dir), "--log-format", "json"]
     with (tmp_path / "serve.log").open("w") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True)
