@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -68,6 +68,9 @@ class Metrics:
     """The gateway's metric families (``registry`` is what the /metrics listener serves)."""
 
     def __init__(self) -> None:
+        # ``*_created`` series would double every family's series for a timestamp that
+        # Prometheus does not need (process-wide switch; this process is the gateway).
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client
         self.registry = r = CollectorRegistry()
         # -- gRPC server: the names py-grpc-prometheus and go-grpc-prometheus use ---------
         self.grpc_started = Counter("grpc_server_started", "RPCs started on the server.", GRPC_LABELS, registry=r)

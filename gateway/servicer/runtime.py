@@ -124,7 +124,7 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
                 log.info(
                     "invocation",
                     outcome=result.outcome.name if result is not None else "ABANDONED",
-                    error_type=result.error_type if result is not None else "the client went away",
+                    error_type=(result.error_type or None) if result is not None else "the client went away",
                     action_id=invocation.start.action_id,
                     user_id=user,
                     duration_ms=int(seconds * 1000),
