@@ -30,6 +30,7 @@ from gateway.sandbox.cgroups import CgroupError, Cgroups
 from gateway.sandbox.launcher import Launcher
 from gateway.servicer.registry import RegistryServicer
 from gateway.servicer.runtime import RuntimeServicer
+from gateway.servicer.sizes import RequestSizeInterceptor, hard_limit
 
 log = structlog.get_logger("airlock.server")
 #: After cancelling what outlived the grace, how long their Results (and other RPCs) get.
@@ -41,7 +42,8 @@ def server_options(config: GatewayConfig) -> list[tuple[str, Any]]:
     """Channel arguments of the gRPC server."""
     return [
         ("grpc.so_reuseport", 0),
-        ("grpc.max_receive_message_length", config.max_message_bytes),
+        # The gateway refuses messages beyond max_message_bytes itself (RequestSizeInterceptor).
+        ("grpc.max_receive_message_length", hard_limit(config.max_message_bytes)),
         ("grpc.max_send_message_length", config.max_message_bytes),
         # Streams can wait minutes on a human answering a confirmation: keep pinging
         # idle connections and never give up after N pings without data.
@@ -128,8 +130,13 @@ class Gateway:
             retry_after=config.retry_after_seconds,
             metrics=self.metrics,
         )
-        # The metrics interceptor comes first, so refusals by the auth check are counted too.
-        interceptors = [MetricsInterceptor(self.metrics), AuthInterceptor(Authenticator(config), self.metrics)]
+        # Metrics first, so that every refusal by the later ones is counted; credentials are
+        # checked before any request message is looked at.
+        interceptors = [
+            MetricsInterceptor(self.metrics),
+            AuthInterceptor(Authenticator(config), self.metrics),
+            RequestSizeInterceptor(config.max_message_bytes, self.metrics),
+        ]
         self.server = grpc.aio.server(interceptors=interceptors, options=server_options(config))
         self.port = self._listen(credentials)
         try:

@@ -32,7 +32,11 @@ def is_generator(behaviour: Behaviour) -> bool:
     return inspect.isasyncgenfunction(behaviour)
 
 
-def rebuild(handler: grpc.RpcMethodHandler[Any, Any], behaviour: Behaviour) -> grpc.RpcMethodHandler[Any, Any]:
+def rebuild(
+    handler: grpc.RpcMethodHandler[Any, Any],
+    behaviour: Behaviour,
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> grpc.RpcMethodHandler[Any, Any]:
     """A handler of the same kind and serializers as ``handler`` that runs ``behaviour``."""
     make: Any
     if handler.request_streaming and handler.response_streaming:
@@ -44,7 +48,9 @@ def rebuild(handler: grpc.RpcMethodHandler[Any, Any], behaviour: Behaviour) -> g
     else:
         make = grpc.unary_unary_rpc_method_handler
     rebuilt: grpc.RpcMethodHandler[Any, Any] = make(
-        behaviour, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        behaviour,
+        request_deserializer=request_deserializer or handler.request_deserializer,
+        response_serializer=handler.response_serializer,
     )
     return rebuilt
 
