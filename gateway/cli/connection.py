@@ -42,6 +42,10 @@ class Connection:
         except OSError as exc:
             raise CliError(f"cannot read {exc.filename}: {exc.strerror}") from None
 
+    def client(self) -> AirlockClient:
+        """A client of the gateway with this connection's credentials (create it inside the loop)."""
+        return AirlockClient(self.target, token=self.token, credentials=self.credentials())
+
     @contextlib.contextmanager
     def rpc_errors(self) -> Iterator[None]:
         """Turn a gRPC status error raised inside into a CliError (``airlock: CODE: details``)."""
@@ -52,11 +56,11 @@ class Connection:
 
     def run(self, work: Callable[[AirlockClient], Awaitable[T]]) -> T:
         """Open a client, run ``work`` with it on a fresh event loop, close the client."""
-        credentials = self.credentials()
+        self.credentials()  # unreadable files are a CliError before any loop starts
 
         async def session() -> T:
             # The channel must be created inside the running loop that will use it.
-            async with AirlockClient(self.target, token=self.token, credentials=credentials) as client:
+            async with self.client() as client:
                 return await work(client)
 
         with self.rpc_errors():

@@ -17,7 +17,7 @@ from gateway.cli.interrupts import Interrupts
 from gateway.cli.params import JsonValue
 from gateway.cli.render import HumanPrinter, Printer
 from gateway.cli.transcript import JsonLinesPrinter
-from gateway.client import AirlockClient, Call, InvocationStream, Outcome, Result, StartRequest
+from gateway.client import Call, InvocationStream, Outcome, Result, StartRequest
 
 FC = TypeVar("FC", bound=Callable[..., Any])
 
@@ -94,7 +94,7 @@ class Session:
 
 async def _invoke(connection: Connection, start: StartRequest, answers: Answers, printer: Printer) -> Result:
     with Interrupts() as interrupts:
-        async with AirlockClient(connection.target) as client, client.open_invocation(start) as stream:
+        async with connection.client() as client, client.open_invocation(start) as stream:
             return await Session(stream, answers, printer, interrupts).run()
 
 

@@ -119,8 +119,8 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, profiles_dir: Path) -> Iterator[Served]:
-    """Start ``airlock serve`` on port 0; whatever happens, it is stopped afterwards."""
+def serving(tmp_path: Path, profiles_dir: Path, *options: str) -> Iterator[Served]:
+    """Start ``airlock serve`` on port 0 (plus ``options``); whatever happens, it is stopped afterwards."""
     log = tmp_path / "serve.log"
     argv = [
         AIRLOCK,
@@ -132,7 +132,7 @@ def serving(tmp_path: Path, profiles_dir: Path) -> Iterator[Served]:
         "--data-dir",
         str(tmp_path / "data"),
     ]
-    argv += ["--profiles", str(profiles_dir), "--log-format", "json"]
+    argv += ["--profiles", str(profiles_dir), "--log-format", "json", *options]
     with log.open("w") as log_file:
         process = subprocess.Popen(
             argv,
