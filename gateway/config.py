@@ -32,6 +32,17 @@ Role = Literal["admin", "invoker"]
 #: Settings that hold secrets or structures: environment or config file only, never a CLI
 #: option (a command line is readable by every user of the host through /proc).
 NOT_ON_COMMAND_LINE = frozenset({"admin_token", "invoker_token", "tls_client_roles"})
+#: ``AIRLOCK_*`` variables of the client commands, not settings of a gateway.
+CLIENT_VARIABLES = frozenset(
+    {
+        "AIRLOCK_TARGET",
+        "AIRLOCK_TOKEN",
+        "AIRLOCK_CONFIG",
+        "AIRLOCK_CLIENT_TLS_CA",
+        "AIRLOCK_CLIENT_TLS_CERT",
+        "AIRLOCK_CLIENT_TLS_KEY",
+    }
+)
 #: Shortest bearer token accepted: a guessable token is worse than none, because it looks safe.
 MIN_TOKEN_CHARS = 16
 
@@ -148,6 +159,12 @@ class GatewayConfig(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
+    @field_validator("unix_socket", "tls_cert", "tls_key", "tls_client_ca", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: object) -> object:
+        # AIRLOCK_TLS_CERT="" in a compose file means "no certificate", not the directory ".".
+        return None if value == "" else value
+
     @field_validator("listen", "metrics_listen")
     @classmethod
     def _host_port_or_empty(cls, value: str) -> str:
@@ -187,6 +204,16 @@ class GatewayConfig(BaseSettings):
         """Settings from ``config_file`` (TOML), the environment and ``overrides``; AirlockError if invalid."""
         if config_file is not None and not config_file.is_file():
             raise AirlockError(f"config file {config_file} does not exist")
+        unknown = sorted(
+            name
+            for name in os.environ
+            if name.startswith(ENV_PREFIX)
+            and name not in CLIENT_VARIABLES
+            and name.removeprefix(ENV_PREFIX).lower() not in cls.model_fields
+        )
+        if unknown:
+            # A misspelt AIRLOCK_ADMIN_TOKEN silently ignored would leave the gateway open.
+            raise AirlockError(f"unknown setting variables: {', '.join(unknown)} (airlock serve --help lists them)")
         token = _config_file.set(config_file)
         try:
             return cls(**overrides)

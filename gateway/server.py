@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,19 @@ def _read(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise AirlockError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def _accepting(path: Path) -> bool:
+    """Whether something accepts connections on the unix socket ``path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except ConnectionRefusedError:
+            return False  # bound but nobody listens: stale
+        except OSError:
+            return True  # cannot tell (no permission, backlog full): never take it over
+    return True
 
 
 def server_credentials(config: GatewayConfig) -> grpc.ServerCredentials | None:
@@ -178,6 +192,10 @@ class Gateway:
         # if configured). The umask covers the moment between bind and chmod, when the socket
         # would otherwise be open to every local user.
         if path.is_socket():
+            if _accepting(path):
+                # Taking it over would hide the running gateway (and its stop would then
+                # unlink our socket): refuse, like a busy TCP address.
+                raise AirlockError(f"cannot listen on unix socket {path}: it is in use (another gateway?)")
             path.unlink()  # left by a gateway that did not stop cleanly
         mode = int(self.config.unix_socket_mode, 8)
         previous = os.umask(0o777 & ~mode)

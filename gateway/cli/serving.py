@@ -42,7 +42,10 @@ async def serve_until_signalled(config: GatewayConfig) -> None:
     try:
         gateway = _open_gateway(config)
         try:
-            await gateway.start()
+            try:
+                await gateway.start()
+            except AirlockError as exc:  # the metrics address is taken or invalid
+                raise CliError(str(exc)) from None
             for warning in exposure_warnings(config):
                 # Loud on purpose: on stderr in capitals, besides the structured log line.
                 click.secho(f"WARNING: {warning}", err=True, fg="red", bold=True)

@@ -37,7 +37,7 @@ from gateway.profiles import Profile
 from gateway.registry.record import FunctionRecord
 from gateway.sandbox import verdict
 from gateway.sandbox.frames import CallAbandonedFrame, CallFrame, CompiledFrame, EventFrame, ResultFrame
-from gateway.sandbox.launcher import Launcher
+from gateway.sandbox.launcher import Launcher, NoCapacity
 from gateway.sandbox.usage import Usage
 from gateway.sandbox.verdict import Ending
 from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, StartFailed, Worker, WorkerGone
@@ -158,20 +158,30 @@ class Invocation:
         return self._result(self._ending, self._worker, wall_ms)
 
     async def _run_worker(self) -> None:
-        with self._scope:
-            await self._run_worker_in_scope()
+        try:
+            with self._scope:
+                await self._run_worker_in_scope()
+        finally:
+            # Calls still open when the invocation ended (a limit, a cancel, a crash) are
+            # counted too, so that the call counters add up to the calls made.
+            for call_id in list(self._pending):
+                pending = self._pending.pop(call_id)
+                if self._metrics is not None:
+                    self._metrics.call(pending.type, "unanswered")
 
     async def _run_worker_in_scope(self) -> None:
         waiting = time.monotonic()
         try:
-            async with self._launcher.worker(self.profile) as worker:
+            # session_seconds bounds the whole invocation, the wait for a sandbox included.
+            async with self._launcher.worker(self.profile, wait_limit=self.profile.session_seconds) as worker:
                 self.queue_wait = time.monotonic() - waiting
                 self._worker = worker
                 job = self._job()
                 await worker.send(job)
-                # The clock starts once the worker is ready: waiting for a free slot and
-                # booting an interpreter are Airlock's time, not the plugin's.
-                self._clock = ActiveClock(self.timeout, self.profile.session_seconds)
+                # The action's own clock starts once the worker is ready: waiting for a free
+                # slot and starting a sandbox are Airlock's time, not the plugin's; the
+                # session ceiling is what is left of session_seconds.
+                self._clock = ActiveClock(self.timeout, self.profile.session_seconds - self.queue_wait)
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
                     tg.start_soon(self._pump_worker, worker, job["code"] is not None)
@@ -179,6 +189,9 @@ class Invocation:
                     tg.start_soon(self._watch_clock)
                     tg.start_soon(self._drain_output, worker)
                     tg.start_soon(self._watch_cpu, worker)
+        except NoCapacity as exc:
+            if self._ending is None:
+                self._ending = Ending(Outcome.TIMEOUT, f"session_seconds ran out: {exc}", "Timeout")
         except (OSError, anyio.BrokenResourceError, StartFailed) as exc:
             if self._ending is None:
                 self._ending = Ending(Outcome.CRASHED, f"the worker failed to start: {exc}", "WorkerCrashed")

@@ -48,10 +48,12 @@ class _PoolCollector(Collector):
         ready = GaugeMetricFamily("airlock_warm_pool_ready", "Sandboxes waiting in the warm pool.", labels=["profile"])
         size = GaugeMetricFamily("airlock_warm_pool_size", "Target size of the warm pool.", labels=["profile"])
         hits = CounterMetricFamily(
-            "airlock_warm_pool_hits", "Invocations that took a sandbox from the pool.", labels=["profile"]
+            "airlock_warm_pool_hits",
+            "Sandboxes taken ready from the pool (invocations and registrations).",
+            labels=["profile"],
         )
         misses = CounterMetricFamily(
-            "airlock_warm_pool_misses", "Invocations that found the pool empty and started one.", labels=["profile"]
+            "airlock_warm_pool_misses", "Sandboxes started on demand because the pool was empty.", labels=["profile"]
         )
         for pool in self.source():
             ready.add_metric([pool.profile], pool.ready)
@@ -189,13 +191,14 @@ class Metrics:
         self.events.labels(labels.event_type(type_)).inc()
 
     def call(self, type_: str, result: str) -> None:
-        """Count one finished call (answered, timed_out, disconnected, abandoned)."""
+        """Count one finished call (answered, timed_out, disconnected, abandoned, unanswered)."""
         self.calls.labels(labels.call_type(type_), result).inc()
 
 
 #: Why admission refused a request (the ``reason`` label of airlock_rejected_total).
 REJECT_REASONS = (
     "gateway_busy",
+    "no_start",
     "user_busy",
     "too_many_streams",
     "draining",

@@ -9,6 +9,7 @@ one job.
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -31,6 +32,12 @@ from gateway.sandbox.zygote import ZygoteFailed, ZygoteSlot, become_subreaper
 log = structlog.get_logger("airlock.launcher")
 
 Pool = Literal["invoke", "inspect"]
+
+
+class NoCapacity(Exception):
+    """Every capacity slot of the profile stayed taken for as long as the caller could wait."""
+
+
 #: How long closing waits for workers still in use to be stopped and released.
 _DRAIN_SECONDS = 30.0
 
@@ -118,8 +125,12 @@ class Launcher:
             self.pool(profile)
 
     @asynccontextmanager
-    async def worker(self, profile: Profile, pool: Pool = "invoke") -> AsyncIterator[Worker]:
+    async def worker(
+        self, profile: Profile, pool: Pool = "invoke", *, wait_limit: float | None = None
+    ) -> AsyncIterator[Worker]:
         """A ready worker for one job; stopped on exit, whatever happened, then released.
+
+        NoCapacity when no capacity slot frees up within ``wait_limit`` seconds.
 
         On exit the sandbox is killed and its output and counters collected (Worker.stop)
         before the caller goes on, so that it can build its result; reaping the worker and
@@ -131,7 +142,13 @@ class Launcher:
         """
         limiter = self._limiter(profile, pool)
         slot = object()
-        await limiter.acquire_on_behalf_of(slot)
+        with anyio.move_on_after(math.inf if wait_limit is None else wait_limit) as waiting:
+            await limiter.acquire_on_behalf_of(slot)
+        if waiting.cancelled_caught:
+            raise NoCapacity(
+                f"no {profile.name!r} sandbox became free within {wait_limit:g} s "
+                f"(max_concurrent={profile.max_concurrent})"
+            )
         self._in_use += 1
         try:
             warm = self.pool(profile)

@@ -124,7 +124,8 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
                 log.info(
                     "invocation",
                     outcome=result.outcome.name if result is not None else "ABANDONED",
-                    error_type=(result.error_type or None) if result is not None else "the client went away",
+                    # ClientGone: the host's stream ended or was cancelled before the Result.
+                    error_type=(result.error_type or None) if result is not None else "ClientGone",
                     action_id=invocation.start.action_id,
                     user_id=user,
                     duration_ms=int(seconds * 1000),
@@ -139,6 +140,7 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
         with anyio.move_on_after(self._first_message_timeout) as waited:
             first = await host.receive()
         if waited.cancelled_caught:
+            self._metrics.rejected.labels("no_start").inc()
             raise DeadlineExceeded(f"no Start message within {self._first_message_timeout:g} s of opening the stream")
         if first is None:
             raise InvalidRequest("the stream ended before a Start message")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,7 +17,7 @@ from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.client import AirlockClient, Call, Outcome
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
-from tests.helpers import drain, register
+from tests.helpers import Drained, drain, register
 
 pytestmark = pytest.mark.anyio
 
@@ -152,3 +153,25 @@ async def test_oversized_requests_are_refused_by_the_gateway_and_counted(gateway
         assert gw.metrics.rejected.labels("request_too_large")._value.get() == 2
         # Just under the limit is fine.
         assert (await drain(client, "sleeper", body={"padding": "x" * (limit // 2)})).result.outcome is Outcome.OK
+
+
+async def test_waiting_for_a_sandbox_counts_against_session_seconds(
+    gateway_config: GatewayConfig, profiles_dir: Path
+) -> None:
+    # One sandbox at a time, each cut after 1 s: of three invocations
+    # started together, the last in line waits longer than its own session allows.
+    (profiles_dir / "tiny.toml").write_text("max_concurrent = 1\nsession_seconds = 1\nwall_seconds = 1\n")
+    async with gateway_with(gateway_config) as (_, client):
+        await register(client, "sleeper", "tiny_sleeper", profile="tiny")
+        results: list[Drained] = []
+
+        async def run() -> None:
+            results.append(await drain(client, "tiny_sleeper", body={"seconds": 5}))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(run)
+    assert [r.result.outcome for r in results] == [Outcome.TIMEOUT] * 3
+    waited = [r.result.error for r in results if "became free" in r.result.error]
+    assert waited, [r.result.error for r in results]
+    assert waited[-1] == "session_seconds ran out: no 'tiny' sandbox became free within 1 s (max_concurrent=1)"

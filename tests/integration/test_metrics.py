@@ -223,3 +223,22 @@ async def test_metrics_listener_port_in_use_is_a_clear_error(gateway: Gateway, g
     with pytest.raises(Exception, match=f"cannot serve metrics on {taken}"):
         await other.start()
     await other.stop(0)
+
+
+async def test_calls_open_when_an_invocation_ends_are_counted_unanswered(
+    gateway: Gateway, client: AirlockClient
+) -> None:
+    await register(client, "caller")
+    before = await scrape(gateway)
+    async with client.invoke("caller", body={"calls": [{"type": "confirmation", "data": {}}]}) as invocation:
+        async for message in invocation:
+            if isinstance(message, Call):
+                await invocation.cancel("changed my mind")
+    assert invocation.result is not None
+    assert invocation.result.outcome is Outcome.CANCELLED
+    after = await scrape(gateway)
+    assert delta(before, after, "airlock_calls_total", type="confirmation", result="unanswered") == 1
+    assert (
+        delta(before, after, "airlock_invocations_total", function="caller", profile="default", outcome="cancelled")
+        == 1
+    )

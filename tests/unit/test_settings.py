@@ -119,3 +119,19 @@ def test_serve_reports_invalid_settings_before_starting(monkeypatch: pytest.Monk
     assert result.exit_code == 2
     assert "max_inflight (AIRLOCK_MAX_INFLIGHT): Input should be greater than or equal to 1" in result.output
     assert "max_streams (AIRLOCK_MAX_STREAMS): Input should be a valid integer" in result.output
+
+
+def test_a_misspelt_variable_is_an_error_not_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRLOCK_ADMIN_TOKN", "x" * 32)
+    monkeypatch.setenv("AIRLOCK_TARGET", "127.0.0.1:1")  # a client variable: allowed
+    with pytest.raises(AirlockError) as caught:
+        GatewayConfig.load()
+    assert str(caught.value) == "unknown setting variables: AIRLOCK_ADMIN_TOKN (airlock serve --help lists them)"
+
+
+def test_an_empty_path_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRLOCK_TLS_CERT", "")
+    monkeypatch.setenv("AIRLOCK_UNIX_SOCKET", "")
+    config = GatewayConfig.load()
+    assert config.tls_cert is None
+    assert config.unix_socket is None
