@@ -26,8 +26,9 @@ from gateway.servicer.handlers import Behaviour, behaviour_of, is_generator, reb
 
 log = structlog.get_logger("airlock.auth")
 
-#: The role of the caller whose RPC is being handled (read by servicers).
-current_role: ContextVar[Role] = ContextVar("airlock_role", default="admin")
+#: The role of the caller whose RPC is being handled (read by servicers). The interceptor
+#: sets it for every guarded RPC; anything that reads it elsewhere gets the lesser role.
+current_role: ContextVar[Role] = ContextVar("airlock_role", default="invoker")
 
 #: The role each Airlock method needs; methods of Airlock services not listed need admin.
 REQUIRED_ROLES: dict[str, Role] = {
@@ -147,7 +148,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         """The method's handler, behind the credential check."""
         handler = await continuation(handler_call_details)
         service, name = split_method(handler_call_details.method)
-        if handler is None or not self._auth.enabled or service in OPEN_SERVICES:
+        if handler is None or service in OPEN_SERVICES:
             return handler
         return rebuild(handler, self._guarded(behaviour_of(handler), f"{service}/{name}"))
 

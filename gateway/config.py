@@ -75,7 +75,10 @@ def is_loopback(host: str) -> bool:
 class GatewayConfig(BaseSettings):
     """How one gateway runs. Every field is a setting; docs/OPERATIONS.md explains them."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", env_ignore_empty=False)
+    # hide_input_in_errors: a validation error must never print a token it rejected.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", env_ignore_empty=False, hide_input_in_errors=True
+    )
 
     # -- listeners ------------------------------------------------------------------------
     listen: str = Field(
@@ -189,15 +192,25 @@ class GatewayConfig(BaseSettings):
             raise ValueError("tls_client_ca (mTLS) needs tls_cert and tls_key")
         if self.tls_client_roles and self.tls_client_ca is None:
             raise ValueError("tls_client_roles needs tls_client_ca: without it no client certificate is verified")
+        if self.tls_client_ca is not None and not self.tls_client_roles and not self.has_tokens:
+            raise ValueError(
+                "tls_client_ca without tls_client_roles or a token would let nobody in: map certificate names "
+                'to roles (tls_client_roles, "*" for any verified certificate) or set a token'
+            )
         admin, invoker = self.admin_token, self.invoker_token
         if admin is not None and invoker is not None and admin.get_secret_value() == invoker.get_secret_value():
             raise ValueError("admin_token and invoker_token must differ")
         return self
 
     @property
+    def has_tokens(self) -> bool:
+        """Whether any bearer token is configured."""
+        return self.admin_token is not None or self.invoker_token is not None
+
+    @property
     def auth_enabled(self) -> bool:
         """Whether callers must present a token or a client certificate."""
-        return self.admin_token is not None or self.invoker_token is not None or self.tls_client_ca is not None
+        return self.has_tokens or self.tls_client_ca is not None
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> GatewayConfig:

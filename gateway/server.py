@@ -60,6 +60,21 @@ def server_options(config: GatewayConfig) -> list[tuple[str, Any]]:
 
 def exposure_warnings(config: GatewayConfig) -> list[str]:
     """What is unsafe about where and how ``config`` listens (printed loudly by ``serve``)."""
+    warnings = []
+    if config.unix_socket is not None and int(config.unix_socket_mode, 8) & 0o007 and not config.auth_enabled:
+        warnings.append(
+            f"the unix socket {config.unix_socket} is open to every local user (mode {config.unix_socket_mode}) "
+            "WITHOUT AUTHENTICATION: each of them can register and run code."
+        )
+    if config.unix_socket is not None and config.tls_client_ca is not None and not config.has_tokens:
+        warnings.append(
+            f"the unix socket {config.unix_socket} carries no client certificates and no token is set: "
+            "every Airlock call on it is refused."
+        )
+    return warnings + _tcp_warnings(config)
+
+
+def _tcp_warnings(config: GatewayConfig) -> list[str]:
     if not config.listen:
         return []
     host, _ = split_host_port(config.listen)

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from gateway.cli.main import cli
 from gateway.config import ENV_PREFIX, NOT_ON_COMMAND_LINE, GatewayConfig
 from gateway.errors import AirlockError
+from gateway.server import exposure_warnings
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +137,24 @@ def test_an_empty_path_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> 
     config = GatewayConfig.load()
     assert config.tls_cert is None
     assert config.unix_socket is None
+
+
+def test_mtls_that_would_admit_nobody_is_refused(tmp_path: Path) -> None:
+    pem = tmp_path / "x.pem"
+    pem.write_text("")
+    with pytest.raises(AirlockError, match="tls_client_ca without tls_client_roles or a token would let nobody in"):
+        GatewayConfig.load(tls_cert=str(pem), tls_key=str(pem), tls_client_ca=str(pem))
+
+
+def test_a_direct_validation_error_never_shows_a_token() -> None:
+    with pytest.raises(ValidationError) as caught:
+        GatewayConfig(admin_token="hunter2-short")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_world_accessible_unix_socket_without_auth_is_warned_about(tmp_path: Path) -> None:
+    socket_path = tmp_path / "a.sock"
+    open_socket = GatewayConfig.load(listen="", unix_socket=str(socket_path), unix_socket_mode="0666")
+    (warning,) = exposure_warnings(open_socket)
+    assert warning.startswith(f"the unix socket {socket_path} is open to every local user (mode 0666)")
+    assert exposure_warnings(open_socket.model_copy(update={"unix_socket_mode": "0660"})) == []
