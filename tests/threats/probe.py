@@ -94,14 +94,17 @@ async def attack(
     profile: str = "fast",
     time_limit: float | None = None,
     on_call: CallHandler | None = None,
+    user: dict[str, Any] | None = None,
     **body: Any,
 ) -> Attacked:
     """Run attack ``name`` of probe ``plugin`` as one invocation to its end.
 
-    ``time_limit`` is the invocation's timeout (Start.timeout; the profile's by default).
+    ``time_limit`` is the invocation's timeout (Start.timeout; the profile's by default);
+    ``user`` is Start.user_json (admission counts invocations per user id).
     """
     fid = await register(client, plugin, profile)
-    return Attacked(await drain(client, fid, body={"attack": name, **body}, timeout=time_limit, on_call=on_call))
+    drained = await drain(client, fid, body={"attack": name, **body}, timeout=time_limit, on_call=on_call, user=user)
+    return Attacked(drained)
 
 
 async def while_holding(

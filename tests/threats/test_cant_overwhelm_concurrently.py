@@ -79,7 +79,8 @@ async def test_cant_overwhelm_the_gateway_with_16_hostile_invocations(client: Ai
 
     async def run_benign() -> None:
         await anyio.sleep(0.5)  # in the thick of it: every hostile worker is starting or running
-        benign.append(await attack(client, "exhaust", "benign", profile="crowd"))
+        # Another user: the hostile crowd alone fills one user's max_inflight_per_user (16).
+        benign.append(await attack(client, "exhaust", "benign", profile="crowd", user={"id": "bystander"}))
 
     with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
