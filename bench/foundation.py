@@ -57,7 +57,7 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 async def main(runs: int) -> None:
-    logs.configure(json=True, level=40)
+    logs.configure(json=True, level="error")
     with tempfile.TemporaryDirectory() as tmp:
         # The shipped default profile, in fresh mode (the warm pool is bench/run.py's).
         profiles = Path(tmp) / "profiles"
@@ -65,7 +65,14 @@ async def main(runs: int) -> None:
         shipped = (shipped_profiles_dir() / "default.toml").read_text().splitlines()
         fresh = ['mode = "fresh"' if line.startswith("mode ") else line for line in shipped]
         (profiles / "default.toml").write_text("\n".join(fresh) + "\n")
-        config = GatewayConfig(listen="127.0.0.1:0", data_dir=Path(tmp) / "data", profiles_dir=profiles)
+        # One client plays every user here: lift the per-user limit so that it never refuses.
+        config = GatewayConfig(
+            listen="127.0.0.1:0",
+            metrics_listen="127.0.0.1:0",
+            data_dir=Path(tmp) / "data",
+            profiles_dir=profiles,
+            max_inflight_per_user=1024,
+        )
         gateway = Gateway(config)
         await gateway.start()
         async with AirlockClient(gateway.address) as client:

@@ -244,7 +244,14 @@ async def measure(quick: bool) -> dict[str, Any]:
         (profiles / "default.toml").write_text((shipped_profiles_dir() / "default.toml").read_text())
         for name, text in PROFILES.items():
             (profiles / f"{name}.toml").write_text(text)
-        config = GatewayConfig(listen="127.0.0.1:0", data_dir=Path(tmp) / "data", profiles_dir=profiles)
+        # One client plays every user here: lift the per-user limit so that it never refuses.
+        config = GatewayConfig(
+            listen="127.0.0.1:0",
+            metrics_listen="127.0.0.1:0",
+            data_dir=Path(tmp) / "data",
+            profiles_dir=profiles,
+            max_inflight_per_user=1024,
+        )
         gateway = Gateway(config)
         await gateway.start()
         async with AirlockClient(gateway.address) as client:
@@ -318,7 +325,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test of the harness)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON figures")
     args = parser.parse_args()
-    logs.configure(json=True, level=40)
+    logs.configure(json=True, level="error")
     results = asyncio.run(measure(args.quick))
     out = args.out or Path(__file__).parent / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
