@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 from gateway.sandbox import strays
 from runner.confine import syscalls
+
+#: Unshares a pid namespace, forks its PID 1 (which waits for a byte on stdin), prints
+#: that PID 1's pid as this namespace sees it, and exits.
+MIDDLE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x20000000) != 0:  # CLONE_NEWPID
+    raise OSError(ctypes.get_errno(), "unshare")
+pid1 = os.fork()
+if pid1 == 0:
+    os.close(1)
+    os.read(0, 1)
+    os._exit(0)
+print(pid1, flush=True)
+"""
 
 
 def wait_zombie(pid: int) -> None:
@@ -26,23 +43,23 @@ def test_only_zombies_from_deeper_pid_namespaces_are_reaped() -> None:
         if own == 0:
             os._exit(3)
         # A middle process that unshares a pid namespace, forks its PID 1 and dies first:
-        # the PID 1 is adopted by this (subreaper) process, as a sandbox's would be.
-        ready_read, ready_write = os.pipe()
-        middle = os.fork()
-        if middle == 0:
-            try:
-                syscalls.unshare(syscalls.NAMESPACE_FLAGS["pid"])
-                pid1 = os.fork()
-                if pid1 == 0:
-                    os.read(ready_read, 1)  # exits once told to
-                    os._exit(0)
-                os.write(ready_write, pid1.to_bytes(4, "big"))
-            finally:
-                os._exit(0)
-        os.waitpid(middle, 0)
-        adopted = int.from_bytes(os.read(ready_read, 4), "big")
+        # the PID 1 is adopted by this (subreaper) process, as a sandbox's would be. The
+        # middle is a fresh interpreter, not a fork of this one: after unshare(CLONE_NEWPID)
+        # a process cannot create threads (EINVAL), and grpc's fork handlers, inherited by a
+        # forked pytest, would try to restart grpc's threads around the second fork.
+        middle = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", MIDDLE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert middle.stdout is not None
+        assert middle.stdin is not None
+        adopted = int(middle.stdout.readline())
+        middle.stdout.close()
+        assert middle.wait(10) == 0
         assert adopted in strays.children()
-        os.write(ready_write, b"x")
+        middle.stdin.write(b"x")  # PID 1 exits once told to
+        middle.stdin.close()
         wait_zombie(adopted)
         wait_zombie(own)
         assert strays.reap() == 1
