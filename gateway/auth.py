@@ -13,7 +13,6 @@ loopback-only default (``serve`` warns loudly when that is not on loopback).
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -22,7 +21,7 @@ import structlog
 
 from gateway.config import GatewayConfig, Role
 from gateway.metrics import Metrics
-from gateway.servicer.handlers import Behaviour, behaviour_of, is_generator, rebuild, split_method
+from gateway.servicer.handlers import Behaviour, Continuation, behaviour_of, preceded, rebuild, split_method
 
 log = structlog.get_logger("airlock.auth")
 
@@ -142,7 +141,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """The method's handler, behind the credential check."""
@@ -153,7 +152,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return rebuild(handler, self._guarded(behaviour_of(handler), f"{service}/{name}"))
 
     def _guarded(self, behaviour: Behaviour, method: str) -> Behaviour:
-        async def admit(context: Any) -> None:
+        async def admit(request: Any, context: Any) -> tuple[Any, Any]:
             try:
                 role = self._auth.check(method, tuple(context.invocation_metadata() or ()), context.auth_context())
             except Denied as exc:
@@ -161,18 +160,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 log.warning("rpc_denied", method=method, reason=exc.reason, peer=context.peer())
                 await context.abort(exc.code, str(exc))
             current_role.set(role)
+            return request, context
 
-        if is_generator(behaviour):
-
-            async def generate(request: Any, context: Any) -> AsyncIterator[Any]:
-                await admit(context)
-                async for response in behaviour(request, context):
-                    yield response
-
-            return generate
-
-        async def call(request: Any, context: Any) -> Any:
-            await admit(context)
-            return await behaviour(request, context)
-
-        return call
+        return preceded(behaviour, admit)

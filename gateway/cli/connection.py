@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,9 @@ class Connection:
     tls_cert: Path | None = None
     tls_key: Path | None = None
 
+    @functools.cached_property
     def credentials(self) -> grpc.ChannelCredentials | None:
-        """TLS channel credentials from the --tls-* files (None: a plaintext channel)."""
+        """TLS channel credentials from the --tls-* files, read once (None: a plaintext channel)."""
         if self.tls_ca is None:
             return None
         try:
@@ -44,7 +46,7 @@ class Connection:
 
     def client(self) -> AirlockClient:
         """A client of the gateway with this connection's credentials (create it inside the loop)."""
-        return AirlockClient(self.target, token=self.token, credentials=self.credentials())
+        return AirlockClient(self.target, token=self.token, credentials=self.credentials)
 
     @contextlib.contextmanager
     def rpc_errors(self) -> Iterator[None]:
@@ -56,7 +58,7 @@ class Connection:
 
     def run(self, work: Callable[[AirlockClient], Awaitable[T]]) -> T:
         """Open a client, run ``work`` with it on a fresh event loop, close the client."""
-        self.credentials()  # unreadable files are a CliError before any loop starts
+        self.credentials  # noqa: B018 - unreadable files are a CliError before any loop starts
 
         async def session() -> T:
             # The channel must be created inside the running loop that will use it.

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 
 from gateway.metrics.families import Metrics
-from gateway.servicer.handlers import Behaviour, behaviour_of, is_generator, rebuild, split_method
+from gateway.servicer.handlers import Behaviour, Continuation, behaviour_of, is_generator, rebuild, split_method
 
 _TYPES = {
     (False, False): "UNARY",
@@ -72,7 +72,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """The method's handler, wrapped to count its messages and time its status."""

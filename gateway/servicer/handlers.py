@@ -8,12 +8,17 @@ wrapper keeps both the kind and the shape of the behaviour it replaces.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
 Behaviour = Callable[[Any, Any], Any]
+#: What grpc.aio passes an interceptor to get the method's handler (None: unknown method).
+#: (A string inside: grpc's classes are generic only in the type stubs.)
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]]
+#: Runs before a behaviour: may abort the RPC, or hand on another request or context.
+Prepare = Callable[[Any, Any], Awaitable[tuple[Any, Any]]]
 
 
 def behaviour_of(handler: grpc.RpcMethodHandler[Any, Any]) -> Behaviour:
@@ -30,6 +35,24 @@ def behaviour_of(handler: grpc.RpcMethodHandler[Any, Any]) -> Behaviour:
 def is_generator(behaviour: Behaviour) -> bool:
     """Whether ``behaviour`` yields its responses (else it is a coroutine function)."""
     return inspect.isasyncgenfunction(behaviour)
+
+
+def preceded(behaviour: Behaviour, prepare: Prepare) -> Behaviour:
+    """``behaviour`` run after ``prepare(request, context)``, keeping its shape (coroutine or generator)."""
+    if is_generator(behaviour):
+
+        async def generate(request: Any, context: Any) -> AsyncIterator[Any]:
+            request, context = await prepare(request, context)
+            async for response in behaviour(request, context):
+                yield response
+
+        return generate
+
+    async def call(request: Any, context: Any) -> Any:
+        request, context = await prepare(request, context)
+        return await behaviour(request, context)
+
+    return call
 
 
 def rebuild(

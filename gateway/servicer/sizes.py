@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 
 from gateway.metrics import Metrics
-from gateway.servicer.handlers import Behaviour, behaviour_of, is_generator, rebuild
+from gateway.servicer.handlers import Behaviour, Continuation, behaviour_of, preceded, rebuild
 
 
 def hard_limit(max_message_bytes: int) -> int:
@@ -57,7 +57,7 @@ class RequestSizeInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """The method's handler, measuring each request message before it is parsed."""
@@ -88,20 +88,7 @@ class RequestSizeInterceptor(grpc.aio.ServerInterceptor):
                 await self._refuse(context, request)
             return request, context
 
-        if is_generator(behaviour):
-
-            async def generate(request: Any, context: Any) -> AsyncIterator[Any]:
-                request, checked = await prepare(request, context)
-                async for response in behaviour(request, checked):
-                    yield response
-
-            return generate
-
-        async def call(request: Any, context: Any) -> Any:
-            request, checked = await prepare(request, context)
-            return await behaviour(request, checked)
-
-        return call
+        return preceded(behaviour, prepare)
 
     async def _each_checked(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
         async for request in requests:
