@@ -41,6 +41,9 @@ CLIENT_VARIABLES = frozenset(
         "AIRLOCK_CLIENT_TLS_CA",
         "AIRLOCK_CLIENT_TLS_CERT",
         "AIRLOCK_CLIENT_TLS_KEY",
+        "AIRLOCK_OPENAI_URL",
+        "AIRLOCK_OPENAI_API_KEY",
+        "AIRLOCK_OPENAI_MODEL",
     }
 )
 #: Shortest bearer token accepted: a guessable token is worse than none, because it looks safe.

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -29,6 +30,8 @@ class Channel:
         self.max_out_bytes = max_out_bytes
         self._write_lock = threading.Lock()
         self._pending: dict[str, Future[Any]] = {}
+        #: Host requests waiting for replies: call_id → what to do with each reply frame.
+        self._host_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._pending_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._job: Future[dict[str, Any]] = Future()
@@ -59,6 +62,32 @@ class Channel:
         future.add_done_callback(lambda f: self._abandoned(call_id, f))
         return future
 
+    def host_request(
+        self, method: str, args: dict[str, Any], stream: bool, on_reply: Callable[[dict[str, Any]], None]
+    ) -> str:
+        """Send a host request; ``on_reply`` gets each ``host_reply`` frame, on the reader thread.
+
+        Ids come from the same counter as calls, so one ``call_abandoned`` op serves both.
+        """
+        call_id = str(next(self._ids))
+        with self._pending_lock:
+            self._host_handlers[call_id] = on_reply
+        try:
+            self.send({"op": "host_request", "call_id": call_id, "method": method, "args": args, "stream": stream})
+        except BaseException:
+            with self._pending_lock:
+                self._host_handlers.pop(call_id, None)
+            raise
+        return call_id
+
+    def abandon_host_request(self, call_id: str) -> None:
+        """The plugin stopped waiting: later replies are dropped (by the gateway too)."""
+        with self._pending_lock:
+            if self._host_handlers.pop(call_id, None) is None:
+                return  # already finished
+        with contextlib.suppress(OSError):
+            self.send({"op": "call_abandoned", "call_id": call_id})
+
     def _abandoned(self, call_id: str, future: Future[Any]) -> None:
         """Tell the gateway the plugin stopped waiting (its wall clock runs again)."""
         if not future.cancelled():
@@ -81,9 +110,21 @@ class Channel:
         """Block until the gateway's job arrives (the reader thread must be running)."""
         return self._job.result()
 
+    def _route_host_reply(self, message: dict[str, Any]) -> None:
+        call_id = str(message.get("call_id"))
+        with self._pending_lock:
+            handler = self._host_handlers.get(call_id)
+            if handler is not None and not message.get("more"):
+                del self._host_handlers[call_id]
+        if handler is not None:
+            handler(message)
+
     def _read_loop(self) -> None:
         try:
             while (message := self.receive()) is not None:
+                if message["op"] == "host_reply":
+                    self._route_host_reply(message)
+                    continue
                 if message["op"] != "reply":
                     # The first other frame is the job; the gateway sends nothing else.
                     if not self._job.done():

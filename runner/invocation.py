@@ -7,6 +7,8 @@
   to build it is printed (upstream logs it) and the key is left out.
 * ``async def action`` is awaited; a plain ``def action`` is called on the event loop's
   thread exactly as upstream does (it blocks nothing but this one worker).
+* An ``HTMLResponse`` (or ``(content, headers)``) returned inline becomes an ``embeds``
+  event and a status value, as upstream's ``process_tool_result`` does (runner.embeds).
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ import termios
 import time
 from typing import Any
 
-from runner import failure
+from runner import embeds, failure, request
 from runner.channel import Channel
 from runner.events import make_caller, make_emitter
 from runner.loader import LoadedFunction
-from runner.request import Request
 
 #: How long a result waits for the gateway to read the plugin's output first.
 _OUTPUT_READ_SECONDS = 1.0
@@ -35,6 +36,9 @@ _DRAIN_TURNS = 5
 
 
 def _json_default(value: Any) -> Any:
+    plain = embeds.plain(value)
+    if plain is not value:
+        return plain
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(mode="json")
@@ -62,8 +66,9 @@ def _arguments(loaded: LoadedFunction, job: dict[str, Any], channel: Channel) ->
         "__id__": job.get("sub_id") or loaded.function_id,
         "__event_emitter__": make_emitter(channel),
         "__event_call__": make_caller(channel),
-        "__request__": Request(job.get("request") or {}),
     }
+    if "__request__" in signature.parameters:
+        extra["__request__"] = request.build(job.get("request") or {})
     params.update({k: v for k, v in extra.items() if k in signature.parameters})
     if "__user__" in signature.parameters:
         params["__user__"] = _user(loaded, job)
@@ -80,6 +85,10 @@ async def _call_action(loaded: LoadedFunction, job: dict[str, Any], channel: Cha
         value = await action(**params)
     else:
         value = action(**params)
+    # Upstream names the function (not the sub-action) in the status it puts in place.
+    value, found = embeds.process(value, loaded.function_id)
+    if found:
+        await make_emitter(channel)({"type": "embeds", "data": {"embeds": found}})
     for _ in range(_DRAIN_TURNS):
         await asyncio.sleep(0)
     return value

@@ -15,10 +15,13 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from runner import failure, inspection, invocation, warmup
+from runner import failure, host, inspection, invocation, warmup
 from runner.channel import Channel
 from runner.confine import sequence
 from runner.loader import LoadedFunction, LoadError, load
+
+#: The ``open_webui`` stand-in package (runner/standins/open_webui), importable by plugins.
+STANDINS = str(Path(__file__).resolve().parent / "standins")
 
 
 def _take_channel() -> tuple[int, int]:
@@ -66,6 +69,8 @@ def _inspect(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
 
 
 def _invoke(job: dict[str, Any], channel: Channel, workdir: Path) -> None:
+    # Before loading: a plugin may call a host method from its module body or __init__.
+    host.configure(channel, frozenset(job.get("host_capabilities") or ()))
     try:
         loaded = _load(job, channel, workdir)
     except LoadError as exc:
@@ -111,6 +116,7 @@ def serve(channel_in: int, channel_out: int, config: dict[str, Any]) -> NoReturn
         os._exit(70)
     workdir = Path("/tmp")
     tempfile.tempdir = str(workdir)
+    sys.path.insert(0, STANDINS)
     if config.get("warm_up"):
         warmup.run()
     channel.serve_replies()

@@ -1,105 +1,37 @@
-"""The ``__request__`` object handed to actions (runs in the sandbox).
+"""The ``__request__`` handed to actions: a real ``starlette.requests.Request`` (runs in the sandbox).
 
 Open WebUI passes its FastAPI ``Request``. The gateway's request cannot cross into a
-sandbox, so the host describes it in ``request_json`` and plugins get a read-only object
-with the attributes plugins use: ``method``, ``url``, ``headers``, ``query_params``,
-``cookies``, ``client``. Anything else (``app``, ``state`` of the host's server) does not
-exist here, and says so instead of returning something misleading.
+sandbox, so the host describes it in ``request_json`` and the plugin gets a starlette
+``Request`` over an ASGI scope built from that description: ``method``, ``url`` (with
+``path``, ``query``, ``hostname``...), ``headers``, ``query_params``, ``cookies``,
+``client`` and ``state`` work as upstream. The server's application does not exist here:
+``request.app`` is an object whose every attribute raises an error that says so, rather
+than a ``KeyError`` from deep inside starlette.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
-from urllib.parse import SplitResult, parse_qsl, urlsplit
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import SplitResult, urlencode, urlsplit
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class Address(NamedTuple):
-    """The client address, like starlette's ``request.client``."""
+class MissingApp:
+    """``request.app``: Open WebUI's server application, which a sandbox does not have."""
 
-    host: str
-    port: int
-
-
-class Headers(Mapping[str, str]):
-    """Case-insensitive, read-only header mapping."""
-
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self._items = {str(k).lower(): str(v) for k, v in raw.items()}
-
-    def __getitem__(self, key: str) -> str:
-        return self._items[key.lower()]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
-
-
-class URL(str):
-    """A URL string with starlette-like parts (``path``, ``query``, ``hostname``...)."""
-
-    __slots__ = ()
-
-    @property
-    def _parts(self) -> SplitResult:
-        return urlsplit(self)
-
-    @property
-    def scheme(self) -> str:
-        """The URL scheme."""
-        return self._parts.scheme
-
-    @property
-    def hostname(self) -> str | None:
-        """The host name, if any."""
-        return self._parts.hostname
-
-    @property
-    def port(self) -> int | None:
-        """The explicit port, if any."""
-        return self._parts.port
-
-    @property
-    def path(self) -> str:
-        """The path."""
-        return self._parts.path
-
-    @property
-    def query(self) -> str:
-        """The raw query string."""
-        return self._parts.query
-
-
-class Request:
-    """What the host told Airlock about the HTTP request that triggered the action."""
-
-    def __init__(self, description: Mapping[str, Any]) -> None:
-        self.method = str(description.get("method") or "POST").upper()
-        self.url = URL(str(description.get("url") or ""))
-        self.headers = Headers(_mapping(description, "headers"))
-        query = description.get("query_params")
-        self.query_params: dict[str, str] = (
-            {str(k): str(v) for k, v in query.items()}
-            if isinstance(query, Mapping)
-            else dict(parse_qsl(self.url.query))
-        )
-        self.cookies: dict[str, str] = {str(k): str(v) for k, v in _mapping(description, "cookies").items()}
-        client = description.get("client")
-        self.client = _address(client)
-
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> NoReturn:
         raise AttributeError(
-            f"__request__.{name} is not available in Airlock: the host's server objects do not "
-            "exist inside the sandbox (available: method, url, headers, query_params, cookies, client)"
+            f"__request__.app.{name} is not available in Airlock: the host's server application "
+            "does not exist inside the sandbox (see Airlock's docs/COMPATIBILITY.md)"
         )
 
     def __repr__(self) -> str:
-        return f"<Request {self.method} {self.url!s}>"
+        return "<Open WebUI app: not available in Airlock's sandbox>"
 
 
 def _mapping(description: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -107,9 +39,55 @@ def _mapping(description: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _address(client: Any) -> Address | None:
-    if isinstance(client, Mapping) and "host" in client:
-        return Address(str(client["host"]), int(client.get("port") or 0))
-    if isinstance(client, list | tuple) and len(client) == 2:
-        return Address(str(client[0]), int(client[1]))
+def _client(value: Any) -> tuple[str, int] | None:
+    if isinstance(value, Mapping) and "host" in value:
+        return str(value["host"]), int(value.get("port") or 0)
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return str(value[0]), int(value[1])
     return None
+
+
+def _headers(description: Mapping[str, Any], url: SplitResult) -> list[tuple[bytes, bytes]]:
+    headers = {str(k).lower(): str(v) for k, v in _mapping(description, "headers").items()}
+    cookies = _mapping(description, "cookies")
+    if cookies and "cookie" not in headers:
+        headers["cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    if url.netloc and "host" not in headers:
+        headers["host"] = url.netloc
+    # latin-1 is what ASGI headers are; a character outside it is replaced, not fatal.
+    return [(k.encode("latin-1", "replace"), v.encode("latin-1", "replace")) for k, v in headers.items()]
+
+
+async def _no_body() -> dict[str, Any]:
+    # The host's request body is not forwarded (the action gets it parsed, as ``body``).
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def build(description: Mapping[str, Any]) -> Request:
+    """A starlette Request for the HTTP request the host says triggered the action."""
+    # Imported here: only actions that take __request__ pay for starlette (warm workers
+    # have it preloaded by the zygote).
+    from starlette.requests import Request  # noqa: PLC0415
+
+    url = urlsplit(str(description.get("url") or ""))
+    query = description.get("query_params")
+    query_string = urlencode(dict(query)) if isinstance(query, Mapping) else url.query
+    scheme = url.scheme or "http"
+    server = (url.hostname, url.port or _DEFAULT_PORTS.get(scheme, 80)) if url.hostname else None
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": str(description.get("method") or "POST").upper(),
+        "scheme": scheme,
+        "path": url.path or "/",
+        "raw_path": (url.path or "/").encode("latin-1", "replace"),
+        "root_path": "",
+        "query_string": query_string.encode("latin-1", "replace"),
+        "headers": _headers(description, url),
+        "client": _client(description.get("client")),
+        "server": server,
+        "app": MissingApp(),
+        "state": {},
+    }
+    return Request(scope, receive=_no_body)

@@ -4,9 +4,10 @@ A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON,
 object with an ``op`` member. JSON and not pickle/marshal because whatever comes out of a
 worker is hostile input: the gateway must be able to parse it without executing anything.
 
-Gateway → worker ops: ``inspect``, ``invoke``, ``reply``.
+Gateway → worker ops: ``inspect``, ``invoke``, ``reply``, ``host_reply``.
 Worker → gateway ops: ``ready``, ``inspected``, ``load_error``, ``invalid_valves``, ``event``,
-``call``, ``call_abandoned`` (the plugin stopped waiting for a call), ``result``.
+``call``, ``host_request``, ``call_abandoned`` (the plugin stopped waiting for a call or a
+host request), ``result``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ JSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS
 CALL_TIMEOUT_VALUE: Final = {"error": "Event call timed out. The browser tab may be inactive or closed."}
 #: The message Open WebUI returns from ``__event_call__`` when no client can answer.
 CALL_DISCONNECTED_VALUE: Final = {"error": "Client session disconnected."}
+
+#: Open WebUI internals the sandbox's ``open_webui`` stand-ins ask the host for
+#: (``host_request`` frames, HostRequest messages). A host lists those it answers in
+#: ``Start.host_capabilities``.
+HOST_METHODS: Final = frozenset(
+    {"generate_chat_completion", "users.get_user_by_id", "chats.get_chat_by_id", "files.get_file_by_id"}
+)
 
 
 def forwardable(value: Any) -> bool:

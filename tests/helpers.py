@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.client import AirlockClient, Call, Event, Result, Started
+from gateway.client import AirlockClient, Call, Event, HostRequest, Result, Started
 from gateway.client.invocation import CallHandler
 from tests.conftest import plugin_source
 
@@ -22,7 +22,8 @@ class Drained:
     result: Result
     events: list[Event] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
-    messages: list[Event | Call] = field(default_factory=list)
+    host_requests: list[HostRequest] = field(default_factory=list)
+    messages: list[Event | Call | HostRequest] = field(default_factory=list)
 
     def event_pairs(self) -> list[tuple[str, Any]]:
         """(type, data) of every event, in order."""
@@ -45,13 +46,14 @@ def check(received: list[Any]) -> Drained:
     assert sum(isinstance(m, Started) for m in received) == 1
     assert sum(isinstance(m, Result) for m in received) == 1
     middle = received[1:-1]
-    assert all(isinstance(m, Event | Call) for m in middle), middle
+    assert all(isinstance(m, Event | Call | HostRequest) for m in middle), middle
     assert [m.seq for m in middle] == list(range(1, len(middle) + 1)), "seq must be contiguous from 1"
     return Drained(
         started=received[0],
         result=received[-1],
         events=[m for m in middle if isinstance(m, Event)],
         calls=[m for m in middle if isinstance(m, Call)],
+        host_requests=[m for m in middle if isinstance(m, HostRequest)],
         messages=middle,
     )
 

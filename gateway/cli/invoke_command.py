@@ -6,18 +6,20 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import grpc
 
+from gateway.cli import host_answers
 from gateway.cli.answers import Answers
 from gateway.cli.connection import Connection
 from gateway.cli.interrupts import Interrupts
 from gateway.cli.params import JsonValue
 from gateway.cli.render import HumanPrinter, Printer
 from gateway.cli.transcript import JsonLinesPrinter
-from gateway.client import Call, InvocationStream, Outcome, Result, StartRequest
+from gateway.client import Call, HostHandler, InvocationStream, Outcome, Result, StartRequest
 
 FC = TypeVar("FC", bound=Callable[..., Any])
 
@@ -92,9 +94,11 @@ class Session:
                 await self.stream.cancel("interrupted at the terminal")
 
 
-async def _invoke(connection: Connection, start: StartRequest, answers: Answers, printer: Printer) -> Result:
+async def _invoke(
+    connection: Connection, start: StartRequest, answers: Answers, printer: Printer, host: dict[str, HostHandler]
+) -> Result:
     with Interrupts() as interrupts:
-        async with connection.client() as client, client.open_invocation(start) as stream:
+        async with connection.client() as client, client.open_invocation(start, host=host) as stream:
             return await Session(stream, answers, printer, interrupts).run()
 
 
@@ -122,6 +126,26 @@ def _json_option(name: str, what: str, *, object_only: bool = True) -> Callable[
     type=JsonValue(),
     help="Answer the next call of another type, e.g. execute (repeatable).",
 )
+@click.option(
+    "--openai-url",
+    envvar="AIRLOCK_OPENAI_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="Answer generate_chat_completion from this OpenAI-compatible API base "
+    "(e.g. http://127.0.0.1:11434/v1); the key is read from AIRLOCK_OPENAI_API_KEY.",
+)
+@click.option(
+    "--openai-model",
+    envvar="AIRLOCK_OPENAI_MODEL",
+    show_envvar=True,
+    metavar="MODEL",
+    help="Use this model for every chat completion instead of the one the plugin asks for.",
+)
+@click.option(
+    "--host-data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Answer Users/Chats/Files lookups from a JSON file {"users": {id: ...}, "chats": ..., "files": ...}.',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print every message as a JSON line.")
 @click.pass_obj
 def invoke(
@@ -138,6 +162,9 @@ def invoke(
     confirm: bool | None,
     inputs: tuple[str, ...],
     values: tuple[Any, ...],
+    openai_url: str | None,
+    openai_model: str | None,
+    host_data: Path | None,
     as_json: bool,
 ) -> None:
     """Run an action; print its events live and answer its calls.
@@ -146,8 +173,11 @@ def invoke(
 
     Calls are answered from --yes/--no, --input and --answer, in order; when none is left,
     a terminal is asked, and without one the call is refused (false, or an error object).
+    Host requests (Open WebUI internals the plugin calls) are answered from --openai-url,
+    --user and --host-data; the others are not offered, and the plugin gets an error.
     Exit status: 0 returned, 1 raised, 3 ended another way (timeout, limit, cancel), 2 error.
     """
+    host = host_answers.handlers(user=user, host_data=host_data, openai_url=openai_url, openai_model=openai_model)
     start = StartRequest(
         action_id=action_id,
         body=body or {},
@@ -157,6 +187,7 @@ def invoke(
         request=request_json or {},
         timeout=timeout,
         call_timeout=call_timeout,
+        host_capabilities=frozenset(host),
     )
     # Only a terminal on stdin means someone can answer; a pipe or /dev/null never prompts.
     interactive = sys.stdin is not None and sys.stdin.isatty()
@@ -164,7 +195,7 @@ def invoke(
     printer: Printer = JsonLinesPrinter() if as_json else HumanPrinter()
     try:
         with connection.rpc_errors():
-            result = asyncio.run(_invoke(connection, start, answers, printer))
+            result = asyncio.run(_invoke(connection, start, answers, printer, host))
     except (asyncio.CancelledError, KeyboardInterrupt):
         # A second Ctrl-C cancels our task (see interrupts.py); asyncio itself raises
         # KeyboardInterrupt for a Ctrl-C that came before the invocation was open.

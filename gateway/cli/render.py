@@ -14,7 +14,7 @@ import orjson
 
 from gateway.cli.answers import Answer, Source
 from gateway.client import Call, Event, Result, Started
-from gateway.invocation.domain import Outbound
+from gateway.invocation.domain import HostRequest, Outbound
 
 #: Event types whose content continues the assistant message (Open WebUI appends them).
 APPEND_TYPES = frozenset({"chat:message:delta", "message"})
@@ -74,6 +74,11 @@ class HumanPrinter:
             self._event(message)
         elif isinstance(message, Result):
             self._result(message)
+        elif isinstance(message, HostRequest):
+            # How it went, not what the action produced: stderr, like the other notes.
+            self.end_line()
+            streamed = " (streamed)" if message.stream else ""
+            click.secho(f"» host request {message.method}{streamed}", err=True, dim=True)
         elif isinstance(message, Call | Started):
             self.end_line()  # a prompt or note about the call may follow
 

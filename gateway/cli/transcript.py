@@ -1,7 +1,7 @@
 """``invoke --json``: every message of the stream as one JSON line on stdout.
 
 Each line is an object with one key naming the message, like InvokeResponse's oneof
-(``started``, ``event``, ``call``, ``result``), holding the proto's fields; ``*_json`` fields
+(``started``, ``event``, ``call``, ``host_request``, ``result``), holding the proto's fields; ``*_json`` fields
 appear decoded under their short name (``data``, ``value``).
 """
 
@@ -14,7 +14,7 @@ import orjson
 
 from gateway.cli.answers import Answer
 from gateway.client import Call, Event, Result, Started
-from gateway.invocation.domain import Outbound
+from gateway.invocation.domain import HostRequest, Outbound
 
 
 def _raw(value_json: bytes) -> orjson.Fragment:
@@ -44,6 +44,17 @@ def message_json(message: Outbound) -> dict[str, Any]:
                 "call_id": message.call_id,
                 "type": message.type,
                 "data": _raw(message.data_json),
+                "timeout": message.timeout,
+            }
+        }
+    if isinstance(message, HostRequest):
+        return {
+            "host_request": {
+                "seq": message.seq,
+                "request_id": message.request_id,
+                "method": message.method,
+                "args": _raw(message.args_json),
+                "stream": message.stream,
                 "timeout": message.timeout,
             }
         }

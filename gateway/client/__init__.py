@@ -9,8 +9,9 @@ async with AirlockClient("127.0.0.1:50051") as client:
 """
 
 from gateway.client.client import AirlockClient
+from gateway.client.host import HostHandler
 from gateway.client.invocation import InvocationStream
-from gateway.invocation.domain import Call, Event, Outcome, Result, Started, StartRequest
+from gateway.invocation.domain import Call, Event, HostRequest, Outcome, Result, Started, StartRequest
 from gateway.registry.record import ActionButton, FunctionRecord, SubAction
 from gateway.sandbox.usage import Usage
 
@@ -20,6 +21,8 @@ __all__ = [
     "Call",
     "Event",
     "FunctionRecord",
+    "HostHandler",
+    "HostRequest",
     "InvocationStream",
     "Outcome",
     "Result",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway._proto.airlock.v1 import airlock_pb2 as pb
 from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from gateway.client.host import HostHandler
 from gateway.client.invocation import CallHandler, InvocationStream
 from gateway.invocation import domain
 from gateway.registry.record import ActionButton, FunctionRecord
@@ -129,8 +130,14 @@ class AirlockClient:
         timeout: float | None = None,
         call_timeout: float | None = None,
         on_call: CallHandler | None = None,
+        host: Mapping[str, HostHandler] | None = None,
     ) -> InvocationStream:
-        """Open an invocation; use it as ``async with`` and iterate it."""
+        """Open an invocation; use it as ``async with`` and iterate it.
+
+        ``host`` maps host request methods (``generate_chat_completion``,
+        ``users.get_user_by_id``, ...) to handlers (gateway.client.host); they are the
+        capabilities advertised in Start.
+        """
         return self.open_invocation(
             domain.StartRequest(
                 action_id=action_id,
@@ -143,10 +150,17 @@ class AirlockClient:
                 request_id=request_id,
                 call_timeout=call_timeout,
                 timeout=timeout,
+                host_capabilities=frozenset(host or ()),
             ),
             on_call,
+            host,
         )
 
-    def open_invocation(self, start: domain.StartRequest, on_call: CallHandler | None = None) -> InvocationStream:
+    def open_invocation(
+        self,
+        start: domain.StartRequest,
+        on_call: CallHandler | None = None,
+        host: Mapping[str, HostHandler] | None = None,
+    ) -> InvocationStream:
         """Open an invocation from a prepared StartRequest (what ``invoke`` builds)."""
-        return InvocationStream(self._runtime.Invoke(metadata=self._metadata), start, on_call)
+        return InvocationStream(self._runtime.Invoke(metadata=self._metadata), start, on_call, host)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -12,6 +12,8 @@ import grpc
 import orjson
 
 from gateway._proto.airlock.v1 import airlock_pb2 as pb
+from gateway.client.host import HostHandler
+from gateway.client.host import answer as answer_host_request
 from gateway.invocation import domain
 from gateway.servicer import convert
 
@@ -24,6 +26,8 @@ class InvocationStream:
 
     Iterate it for messages in order. Answer calls with :meth:`reply` (or pass ``on_call``
     to :meth:`AirlockClient.invoke` to answer them automatically; they are still yielded).
+    Host requests are answered by the ``host`` handlers (gateway.client.host), each in its
+    own task, and yielded too; without a handler, answer them with :meth:`host_reply`.
     """
 
     def __init__(
@@ -31,10 +35,13 @@ class InvocationStream:
         call: grpc.aio.StreamStreamCall[pb.InvokeRequest, pb.InvokeResponse],
         start: domain.StartRequest,
         on_call: CallHandler | None,
+        host: Mapping[str, HostHandler] | None = None,
     ) -> None:
         self._call = call
         self._start = start
         self._on_call = on_call
+        self._host = dict(host or {})
+        self._answering: set[asyncio.Task[None]] = set()
         self.started: domain.Started | None = None
         self.result: domain.Result | None = None
         # reply() and cancel() may come from other tasks than the reader; gRPC allows one
@@ -50,6 +57,10 @@ class InvocationStream:
     ) -> None:
         if self.result is None:
             self._call.cancel()
+        for task in self._answering:
+            task.cancel()
+        if self._answering:
+            await asyncio.wait(self._answering)
 
     def __aiter__(self) -> AsyncIterator[domain.Outbound]:
         return self._messages()
@@ -75,12 +86,28 @@ class InvocationStream:
                 if inspect.isawaitable(answer):
                     answer = await answer
                 await self.reply(message.call_id, answer)
+            elif isinstance(message, domain.HostRequest) and message.method in self._host:
+                task = asyncio.create_task(
+                    answer_host_request(message, self._host[message.method], self._write_host_reply)
+                )
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
 
     async def reply(self, call_id: str, value: Any) -> None:
         """Answer a call; ``value`` is what the plugin's ``__event_call__`` returns."""
         reply = pb.CallReply(call_id=call_id, value_json=orjson.dumps(value))
         async with self._write_lock:
             await self._call.write(pb.InvokeRequest(call_reply=reply))
+
+    async def host_reply(self, request_id: str, value: Any = None, *, error: str = "", more: bool = False) -> None:
+        """Answer a host request (or send one chunk of a streamed answer, ``more=True``)."""
+        reply = pb.HostReply(request_id=request_id, value_json=orjson.dumps(value), error=error, more=more)
+        await self._write_host_reply(reply)
+
+    async def _write_host_reply(self, reply: pb.HostReply) -> None:
+        async with self._write_lock:
+            if self.result is None:  # after the Result the stream is half-closed: nobody waits
+                await self._call.write(pb.InvokeRequest(host_reply=reply))
 
     async def cancel(self, reason: str = "") -> None:
         """Ask the gateway to stop the invocation; a Result(CANCELLED) follows."""

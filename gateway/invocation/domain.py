@@ -38,6 +38,8 @@ class StartRequest:
     request_id: str = ""
     call_timeout: float | None = None
     timeout: float | None = None
+    #: Host request methods the host answers (runner.wire.HOST_METHODS).
+    host_capabilities: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,16 @@ class CallReply:
 
     call_id: str
     value: Any
+
+
+@dataclass(frozen=True)
+class HostReply:
+    """The host's answer (or one chunk of it) to a host request."""
+
+    request_id: str
+    value: Any = None
+    error: str = ""
+    more: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,23 @@ class Call:
 
 
 @dataclass(frozen=True)
+class HostRequest:
+    """An Open WebUI internal the plugin called, for the host to answer."""
+
+    seq: int
+    request_id: str
+    method: str
+    args_json: bytes
+    stream: bool
+    timeout: float
+
+    @property
+    def args(self) -> Any:
+        """The arguments, parsed."""
+        return orjson.loads(self.args_json or b"{}")
+
+
+@dataclass(frozen=True)
 class Result:
     """Last message of every invocation that got a Started."""
 
@@ -121,8 +150,8 @@ class Result:
         return orjson.loads(self.value_json) if self.value_json else None
 
 
-Inbound = StartRequest | CallReply | CancelRequest
-Outbound = Started | Event | Call | Result
+Inbound = StartRequest | CallReply | HostReply | CancelRequest
+Outbound = Started | Event | Call | HostRequest | Result
 
 
 class HostStream(Protocol):

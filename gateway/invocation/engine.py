@@ -25,6 +25,7 @@ from gateway.invocation.clock import ActiveClock, TokenBucket
 from gateway.invocation.domain import (
     CallReply,
     CancelRequest,
+    HostReply,
     HostStream,
     Outcome,
     Result,
@@ -36,7 +37,14 @@ from gateway.metrics import Metrics
 from gateway.profiles import Profile
 from gateway.registry.record import FunctionRecord
 from gateway.sandbox import verdict
-from gateway.sandbox.frames import CallAbandonedFrame, CallFrame, CompiledFrame, EventFrame, ResultFrame
+from gateway.sandbox.frames import (
+    CallAbandonedFrame,
+    CallFrame,
+    CompiledFrame,
+    EventFrame,
+    HostRequestFrame,
+    ResultFrame,
+)
 from gateway.sandbox.launcher import Launcher, NoCapacity
 from gateway.sandbox.usage import Usage
 from gateway.sandbox.verdict import Ending
@@ -54,9 +62,20 @@ _EXIT_GRACE_SECONDS = 0.5
 @dataclass
 class _PendingCall:
     worker_call_id: str
+    #: The call's type, or the host request's method.
     type: str
     #: Cancels the call's timeout when it is answered or abandoned first.
     timer: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    #: A host request (answered by HostReply), not an ``__event_call__`` (CallReply).
+    host_request: bool = False
+
+    def count(self, metrics: Metrics | None, result: str) -> None:
+        if metrics is None:
+            return
+        if self.host_request:
+            metrics.host_request(self.type, result)
+        else:
+            metrics.call(self.type, result)
 
 
 class Invocation:
@@ -120,6 +139,7 @@ class Invocation:
             "user_valves": s.user_valves,
             "model": s.model,
             "request": s.request,
+            "host_capabilities": sorted(s.host_capabilities),
             "code": self._launcher.code_cache.get(self.record.id, self.record.sha256),
         }
 
@@ -165,9 +185,7 @@ class Invocation:
             # Calls still open when the invocation ended (a limit, a cancel, a crash) are
             # counted too, so that the call counters add up to the calls made.
             for call_id in list(self._pending):
-                pending = self._pending.pop(call_id)
-                if self._metrics is not None:
-                    self._metrics.call(pending.type, "unanswered")
+                self._pending.pop(call_id).count(self._metrics, "unanswered")
 
     async def _run_worker_in_scope(self) -> None:
         waiting = time.monotonic()
@@ -237,6 +255,8 @@ class Invocation:
                     await self._forward_event(frame)
                 elif isinstance(frame, CallFrame):
                     await self._forward_call(worker, frame)
+                elif isinstance(frame, HostRequestFrame):
+                    await self._forward_host_request(worker, frame)
                 elif isinstance(frame, CallAbandonedFrame):
                     self._abandon(frame.call_id)
                 elif isinstance(frame, ResultFrame):
@@ -285,6 +305,28 @@ class Invocation:
         else:
             self._tg.start_soon(self._expire_call, worker, call_id, pending.timer)
 
+    async def _forward_host_request(self, worker: Worker, frame: HostRequestFrame) -> None:
+        """Ask the host, if it said it answers this method; otherwise fail the plugin's call now."""
+        assert self._clock is not None
+        assert self._tg is not None
+        self._admit()
+        self.calls += 1
+        if frame.method not in self.start.host_capabilities:
+            # The gateway decides, not the worker's own check: a plugin can send any frame.
+            if self._metrics is not None:
+                self._metrics.host_request(frame.method, "refused")
+            error = f"the host does not answer {frame.method!r} (it is not in the invocation's Start.host_capabilities)"
+            await self._send_to_worker(worker, _host_reply(frame.call_id, error=error, kind="unavailable"))
+            return
+        request_id = uuid.uuid4().hex
+        pending = self._pending[request_id] = _PendingCall(frame.call_id, frame.method, host_request=True)
+        self._clock.call_started()
+        await self._outbox.host_request(request_id, frame.method, frame.args, frame.stream, self.call_timeout)
+        if self._host_done:
+            await self._answer(worker, request_id, CALL_DISCONNECTED_VALUE, "disconnected")
+        else:
+            self._tg.start_soon(self._expire_call, worker, request_id, pending.timer)
+
     def _retire(self, call_id: str, result: str) -> _PendingCall | None:
         """Take a call out of the pending set: the clock runs again, its timer stops."""
         pending = self._pending.pop(call_id, None)
@@ -293,18 +335,29 @@ class Invocation:
             self._finished_calls.add(call_id)
             self._clock.call_finished()
             pending.timer.cancel()
-            if self._metrics is not None:
-                self._metrics.call(pending.type, result)
+            pending.count(self._metrics, result)
         return pending
 
     async def _answer(self, worker: Worker, call_id: str, value: Any, result: str) -> bool:
+        """End a pending call or host request with Airlock's answer (timeout, disconnect) or the host's."""
         pending = self._retire(call_id, result)
         if pending is None:
             return False
+        if not pending.host_request:
+            frame = {"op": "reply", "call_id": pending.worker_call_id, "value": value}
+        elif result == "timed_out":
+            frame = _host_reply(pending.worker_call_id, error="the host did not answer in time", kind="timeout")
+        elif result == "disconnected":
+            frame = _host_reply(pending.worker_call_id, error="the host stopped answering", kind="disconnected")
+        else:
+            frame = _host_reply(pending.worker_call_id, value=value)
+        await self._send_to_worker(worker, frame)
+        return True
+
+    async def _send_to_worker(self, worker: Worker, frame: dict[str, Any]) -> None:
         # A worker that is gone cannot take the reply; its pump reports how it ended.
         with contextlib.suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await worker.send({"op": "reply", "call_id": pending.worker_call_id, "value": value})
-        return True
+            await worker.send(frame)
 
     def _abandon(self, worker_call_id: str) -> None:
         """The plugin gave up waiting: a later host reply is stray, and the clock runs again."""
@@ -359,6 +412,8 @@ class Invocation:
                 return
             if isinstance(message, CallReply):
                 await self._reply(worker, message)
+            elif isinstance(message, HostReply):
+                await self._host_reply(worker, message)
             elif isinstance(message, CancelRequest):
                 reason = message.reason or "the host cancelled the invocation"
                 self._finish(Ending(Outcome.CANCELLED, reason, "Cancelled"))
@@ -369,12 +424,42 @@ class Invocation:
                 return
 
     async def _reply(self, worker: Worker, reply: CallReply) -> None:
+        pending = self._pending.get(reply.call_id)
+        if pending is not None and pending.host_request:
+            log.warning("stray_call_reply_dropped", call_id=reply.call_id[:64], reason="a host request's id")
+            return
         if not await self._answer(worker, reply.call_id, reply.value, "answered"):
             reason = "already answered or timed out" if reply.call_id in self._finished_calls else "unknown call_id"
             log.warning("stray_call_reply_dropped", call_id=reply.call_id[:64], reason=reason)
+
+    async def _host_reply(self, worker: Worker, reply: HostReply) -> None:
+        pending = self._pending.get(reply.request_id)
+        if pending is None or not pending.host_request:
+            finished = reply.request_id in self._finished_calls
+            reason = "already answered, abandoned or timed out" if finished else "unknown request_id"
+            log.warning("stray_host_reply_dropped", request_id=reply.request_id[:64], reason=reason)
+            return
+        if reply.more and not reply.error:
+            # One chunk of a streamed answer: the request stays open (and the clock paused).
+            await self._send_to_worker(worker, _host_reply(pending.worker_call_id, value=reply.value, more=True))
+            return
+        self._retire(reply.request_id, "error" if reply.error else "answered")
+        frame = _host_reply(pending.worker_call_id, value=reply.value, error=reply.error, kind="host")
+        await self._send_to_worker(worker, frame)
 
     async def _host_finished(self, worker: Worker) -> None:
         """The host stopped sending: calls can no longer be answered (Open WebUI's disconnect)."""
         self._host_done = True
         for call_id in list(self._pending):
             await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE, "disconnected")
+
+
+def _host_reply(
+    call_id: str, *, value: Any = None, error: str = "", kind: str = "", more: bool = False
+) -> dict[str, Any]:
+    """A ``host_reply`` frame; ``kind`` says who failed when ``error`` is set (runner.host)."""
+    frame: dict[str, Any] = {"op": "host_reply", "call_id": call_id, "value": value, "more": more}
+    if error:
+        frame["error"] = error
+        frame["kind"] = kind
+    return frame

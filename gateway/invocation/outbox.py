@@ -1,6 +1,6 @@
 """What an invocation sends the host: one ordered, bounded queue, merging deltas under pressure.
 
-The worker pump puts events and calls in; one writer task takes them out in order and
+The worker pump puts events, calls and host requests in; one writer task takes them out in order and
 writes them to the host's stream. ``seq`` is assigned as a message is written, so it stays
 contiguous. When the host reads more slowly than the plugin emits, messages wait here, and a
 ``chat:message:delta`` (or ``message``) event whose data is only ``{"content": str}`` is
@@ -20,7 +20,7 @@ import anyio
 import orjson
 import structlog
 
-from gateway.invocation.domain import Call, Event, HostStream
+from gateway.invocation.domain import Call, Event, HostRequest, HostStream
 
 log = structlog.get_logger("airlock.outbox")
 
@@ -45,10 +45,15 @@ class _Waiting:
     call_id: str = ""
     timeout: float = 0.0
     is_call: bool = False
+    #: A host request: ``type`` is its method.
+    is_host_request: bool = False
+    stream: bool = False
 
-    def message(self, seq: int) -> Event | Call:
+    def message(self, seq: int) -> Event | Call | HostRequest:
         if self.is_call:
             return Call(seq, self.call_id, self.type, self.data_json, self.timeout)
+        if self.is_host_request:
+            return HostRequest(seq, self.call_id, self.type, self.data_json, self.stream, self.timeout)
         if self.content is not None:
             return Event(seq, self.type, orjson.dumps({"content": self.content}))
         return Event(seq, self.type, self.data_json)
@@ -110,6 +115,15 @@ class Outbox:
     async def call(self, call_id: str, call_type: str, data: object, answer_within: float) -> None:
         """Queue an ``__event_call__`` (never merged)."""
         await self._put(_Waiting(call_type, orjson.dumps(data), call_id=call_id, timeout=answer_within, is_call=True))
+
+    async def host_request(
+        self, request_id: str, method: str, args: object, stream: bool, answer_within: float
+    ) -> None:
+        """Queue a host request (never merged)."""
+        waiting = _Waiting(
+            method, orjson.dumps(args), call_id=request_id, timeout=answer_within, is_host_request=True, stream=stream
+        )
+        await self._put(waiting)
 
     async def close(self) -> None:
         """No more messages: the writer sends what is queued and returns."""

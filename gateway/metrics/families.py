@@ -151,6 +151,12 @@ class Metrics:
         self.calls = Counter(
             "airlock_calls", "Calls plugins made, by type and how they ended.", ("type", "result"), registry=r
         )
+        self.host_requests = Counter(
+            "airlock_host_requests",
+            "Open WebUI internals plugins asked the host for, by method and how they ended.",
+            ("method", "result"),
+            registry=r,
+        )
         self._pools = _PoolCollector()
         r.register(self._pools)
         try:
@@ -193,6 +199,10 @@ class Metrics:
     def call(self, type_: str, result: str) -> None:
         """Count one finished call (answered, timed_out, disconnected, abandoned, unanswered)."""
         self.calls.labels(labels.call_type(type_), result).inc()
+
+    def host_request(self, method: str, result: str) -> None:
+        """Count one finished host request (answered, error, refused, timed_out, ...)."""
+        self.host_requests.labels(labels.host_method(method), result).inc()
 
 
 #: Why admission refused a request (the ``reason`` label of airlock_rejected_total).

@@ -8,6 +8,7 @@ their name; everything else is counted as ``other``.
 from __future__ import annotations
 
 from gateway.invocation.domain import Outcome
+from runner.wire import HOST_METHODS
 
 OTHER = "other"
 
@@ -53,6 +54,11 @@ def event_type(name: str) -> str:
 def call_type(name: str) -> str:
     """The label value of a call type."""
     return name if name in CALL_TYPES else OTHER
+
+
+def host_method(name: str) -> str:
+    """The label value of a host request method (a worker may send any name)."""
+    return name if name in HOST_METHODS else OTHER
 
 
 def outcome(value: Outcome) -> str:

@@ -50,8 +50,23 @@ class CallFrame(BaseModel):
     data: Any = None
 
 
+class HostRequestFrame(BaseModel):
+    """An ``open_webui`` stand-in asks the host (a HostRequest); replies carry the same call_id.
+
+    ``call_id`` shares the worker's id space with calls. The method is checked against the
+    host's capabilities by the gateway, whatever the worker claims to have checked.
+    """
+
+    model_config = _STRICT
+    op: Literal["host_request"]
+    call_id: Annotated[str, Field(min_length=1, max_length=32)]
+    method: Name
+    args: dict[str, Any]
+    stream: bool = False
+
+
 class CallAbandonedFrame(BaseModel):
-    """The plugin stopped waiting for a call (``asyncio.wait_for`` gave up, a task was cancelled)."""
+    """The plugin stopped waiting for a call or host request (``wait_for`` gave up, a task was cancelled)."""
 
     model_config = _STRICT
     op: Literal["call_abandoned"]
@@ -141,6 +156,7 @@ Frame = Annotated[
     | CompiledFrame
     | EventFrame
     | CallFrame
+    | HostRequestFrame
     | CallAbandonedFrame
     | ResultFrame
     | InspectedFrame

@@ -14,10 +14,11 @@ from gateway.errors import InvalidRequest, ProtocolError
 from gateway.invocation import domain
 from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction
 from gateway.sandbox.usage import Usage
-from runner.wire import forwardable
+from runner.wire import HOST_METHODS, forwardable
 
 MAX_REQUEST_ID_CHARS = 128
 MAX_CANCEL_REASON_CHARS = 1024
+MAX_HOST_ERROR_CHARS = 16 * 1024
 
 
 class _RequestDescription(BaseModel):
@@ -158,6 +159,12 @@ def start(message: pb.Start) -> domain.StartRequest:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidRequest(f"Start.request_json.{where}: {first['msg']}") from None
+    unknown = sorted(set(message.host_capabilities) - HOST_METHODS)
+    if unknown:
+        raise InvalidRequest(
+            f"Start.host_capabilities: unknown method(s) {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(sorted(HOST_METHODS))})"
+        )
     return domain.StartRequest(
         action_id=message.action_id,
         body=_json_object(message.body_json, "Start.body_json"),
@@ -169,7 +176,18 @@ def start(message: pb.Start) -> domain.StartRequest:
         request_id=message.request_id,
         call_timeout=_seconds(message, "call_timeout"),
         timeout=_seconds(message, "timeout"),
+        host_capabilities=frozenset(message.host_capabilities),
     )
+
+
+def _host_reply(reply: pb.HostReply) -> domain.HostReply:
+    if not reply.request_id:
+        raise ProtocolError("HostReply.request_id is required", invalid_argument=True)
+    try:
+        value = _json(reply.value_json, "HostReply.value_json", None)
+    except InvalidRequest as exc:
+        raise ProtocolError(str(exc), invalid_argument=True) from None
+    return domain.HostReply(reply.request_id, value, reply.error[:MAX_HOST_ERROR_CHARS], reply.more)
 
 
 def inbound(message: pb.InvokeRequest) -> domain.Inbound:
@@ -189,9 +207,13 @@ def inbound(message: pb.InvokeRequest) -> domain.Inbound:
         except InvalidRequest as exc:
             raise ProtocolError(str(exc), invalid_argument=True) from None
         return domain.CallReply(reply.call_id, value)
+    if kind == "host_reply":
+        return _host_reply(message.host_reply)
     if kind == "cancel":
         return domain.CancelRequest(message.cancel.reason[:MAX_CANCEL_REASON_CHARS])
-    raise ProtocolError("an InvokeRequest with none of start, call_reply, cancel set", invalid_argument=True)
+    raise ProtocolError(
+        "an InvokeRequest with none of start, call_reply, host_reply, cancel set", invalid_argument=True
+    )
 
 
 def outbound(message: domain.Outbound) -> pb.InvokeResponse:
@@ -205,6 +227,17 @@ def outbound(message: domain.Outbound) -> pb.InvokeResponse:
                 call_id=message.call_id,
                 type=message.type,
                 data_json=message.data_json,
+                timeout=_duration(message.timeout),
+            )
+        )
+    if isinstance(message, domain.HostRequest):
+        return pb.InvokeResponse(
+            host_request=pb.HostRequest(
+                seq=message.seq,
+                request_id=message.request_id,
+                method=message.method,
+                args_json=message.args_json,
+                stream=message.stream,
                 timeout=_duration(message.timeout),
             )
         )
@@ -288,6 +321,7 @@ def start_to_proto(start: domain.StartRequest) -> pb.Start:
         request_json=orjson.dumps(start.request),
         metadata_json=orjson.dumps(start.metadata),
         request_id=start.request_id,
+        host_capabilities=sorted(start.host_capabilities),
     )
     if start.call_timeout is not None:
         message.call_timeout.CopyFrom(_duration(start.call_timeout))
@@ -305,6 +339,11 @@ def outbound_from_proto(message: pb.InvokeResponse) -> domain.Outbound:
     if kind == "call":
         c = message.call
         return domain.Call(c.seq, c.call_id, c.type, c.data_json, c.timeout.ToTimedelta().total_seconds())
+    if kind == "host_request":
+        h = message.host_request
+        return domain.HostRequest(
+            h.seq, h.request_id, h.method, h.args_json, h.stream, h.timeout.ToTimedelta().total_seconds()
+        )
     if kind == "started":
         s = message.started
         return domain.Started(

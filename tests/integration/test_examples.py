@@ -418,7 +418,15 @@ async def test_request_inspector_reports_the_described_request(client: AirlockCl
         "request": {
             "method": "POST",
             "url": "https://chat.example.com/api/chat/actions/request_inspector?debug=1&v=2",
-            "headers": {"authorization": "***", "user-agent": "pytest", "x-forwarded-for": "10.0.0.9"},
+            # A real starlette Request: the cookies and the URL's host arrive as headers too,
+            # as they would on Open WebUI's server.
+            "headers": {
+                "authorization": "***",
+                "cookie": "***",
+                "host": "chat.example.com",
+                "user-agent": "pytest",
+                "x-forwarded-for": "10.0.0.9",
+            },
             "query_params": {"debug": "1", "v": "2"},
             "cookies": {"theme": "***", "token": "***"},
             "client": {"host": "203.0.113.7", "port": 51234},

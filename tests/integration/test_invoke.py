@@ -168,7 +168,8 @@ async def test_special_arguments_follow_open_webui(client: AirlockClient) -> Non
         "method": "POST",
         "url": "https://owui.example/api/chat/actions/x?debug=1",
         "path": "/api/chat/actions/x",
-        "headers": {"content-type": "application/json", "x-trace": "t"},
+        # A starlette Request: cookies and the URL's host are headers too, as on a server.
+        "headers": {"content-type": "application/json", "x-trace": "t", "cookie": "token=c", "host": "owui.example"},
         "content_type": "application/json",
         "query_params": {"debug": "1"},
         "cookies": {"token": "c"},

@@ -55,7 +55,7 @@ def start(action_id: str = "emitter", **fields: object) -> pb.InvokeRequest:
             grpc.StatusCode.FAILED_PRECONDITION,
             "the first message of an Invoke stream must be Start",
         ),
-        ((pb.InvokeRequest(),), grpc.StatusCode.INVALID_ARGUMENT, "none of start, call_reply, cancel set"),
+        ((pb.InvokeRequest(),), grpc.StatusCode.INVALID_ARGUMENT, "none of start, call_reply, host_reply, cancel set"),
         ((start(""),), grpc.StatusCode.INVALID_ARGUMENT, "Start.action_id is required"),
         ((start("nope"),), grpc.StatusCode.NOT_FOUND, "no function 'nope' is registered"),
         ((start("emitter.sub"),), grpc.StatusCode.NOT_FOUND, "has no sub-action 'sub'"),

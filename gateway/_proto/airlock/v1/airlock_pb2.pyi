@@ -462,24 +462,28 @@ class InvokeRequest(_message.Message):
     START_FIELD_NUMBER: _builtins.int
     CALL_REPLY_FIELD_NUMBER: _builtins.int
     CANCEL_FIELD_NUMBER: _builtins.int
+    HOST_REPLY_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def start(self) -> Global___Start: ...
     @_builtins.property
     def call_reply(self) -> Global___CallReply: ...
     @_builtins.property
     def cancel(self) -> Global___Cancel: ...
+    @_builtins.property
+    def host_reply(self) -> Global___HostReply: ...
     def __init__(
         self,
         *,
         start: Global___Start | None = ...,
         call_reply: Global___CallReply | None = ...,
         cancel: Global___Cancel | None = ...,
+        host_reply: Global___HostReply | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["call_reply", b"call_reply", "cancel", b"cancel", "msg", b"msg", "start", b"start"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["call_reply", b"call_reply", "cancel", b"cancel", "host_reply", b"host_reply", "msg", b"msg", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_reply", b"call_reply", "cancel", b"cancel", "msg", b"msg", "start", b"start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_reply", b"call_reply", "cancel", b"cancel", "host_reply", b"host_reply", "msg", b"msg", "start", b"start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_msg: _TypeAlias = _typing.Literal["start", "call_reply", "cancel"]  # noqa: Y015
+    _WhichOneofReturnType_msg: _TypeAlias = _typing.Literal["start", "call_reply", "cancel", "host_reply"]  # noqa: Y015
     _WhichOneofArgType_msg: _TypeAlias = _typing.Literal["msg", b"msg"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_msg) -> _WhichOneofReturnType_msg | None: ...
 
@@ -499,6 +503,7 @@ class Start(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     CALL_TIMEOUT_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    HOST_CAPABILITIES_FIELD_NUMBER: _builtins.int
     action_id: _builtins.str
     """"<function id>" or "<function id>.<sub-action id>"."""
     body_json: _builtins.bytes
@@ -530,6 +535,15 @@ class Start(_message.Message):
         the profile allows is INVALID_ARGUMENT.
         """
 
+    @_builtins.property
+    def host_capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Host requests this host answers (HostRequest.method values; see HOST REQUESTS in
+        docs/API.md): "generate_chat_completion", "users.get_user_by_id",
+        "chats.get_chat_by_id", "files.get_file_by_id". A plugin using a stand-in whose
+        method is not listed gets an error at once, and the host is never asked.
+        An unknown name is INVALID_ARGUMENT.
+        """
+
     def __init__(
         self,
         *,
@@ -543,10 +557,11 @@ class Start(_message.Message):
         request_id: _builtins.str = ...,
         call_timeout: _duration_pb2.Duration | None = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        host_capabilities: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["call_timeout", b"call_timeout", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "body_json", b"body_json", "call_timeout", b"call_timeout", "metadata_json", b"metadata_json", "model_json", b"model_json", "request_id", b"request_id", "request_json", b"request_json", "timeout", b"timeout", "user_json", b"user_json", "user_valves_json", b"user_valves_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "body_json", b"body_json", "call_timeout", b"call_timeout", "host_capabilities", b"host_capabilities", "metadata_json", b"metadata_json", "model_json", b"model_json", "request_id", b"request_id", "request_json", b"request_json", "timeout", b"timeout", "user_json", b"user_json", "user_valves_json", b"user_valves_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -596,6 +611,45 @@ class Cancel(_message.Message):
 Global___Cancel: _TypeAlias = Cancel  # noqa: Y015
 
 @_typing.final
+class HostReply(_message.Message):
+    """The answer to a HostRequest. A request with stream = false gets exactly one HostReply
+    (more = false). A streamed one gets any number of chunks (more = true, value_json one
+    chunk each), then one HostReply with more = false that ends it (its value_json, when not
+    empty, is one last chunk). A non-empty error ends the request with that error, raised
+    inside the plugin (as Open WebUI's own function would raise it).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALUE_JSON_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    MORE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """The request_id of a HostRequest this stream received."""
+    value_json: _builtins.bytes
+    """The method's return value (or one chunk). Any JSON; empty means null."""
+    error: _builtins.str
+    """Set when the host could not answer: a message for the plugin's exception."""
+    more: _builtins.bool
+    """More replies for this request follow (streamed answers only)."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        value_json: _builtins.bytes = ...,
+        error: _builtins.str = ...,
+        more: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "more", b"more", "request_id", b"request_id", "value_json", b"value_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HostReply: _TypeAlias = HostReply  # noqa: Y015
+
+@_typing.final
 class InvokeResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -603,6 +657,7 @@ class InvokeResponse(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     CALL_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
+    HOST_REQUEST_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def started(self) -> Global___Started: ...
     @_builtins.property
@@ -611,6 +666,8 @@ class InvokeResponse(_message.Message):
     def call(self) -> Global___Call: ...
     @_builtins.property
     def result(self) -> Global___Result: ...
+    @_builtins.property
+    def host_request(self) -> Global___HostRequest: ...
     def __init__(
         self,
         *,
@@ -618,12 +675,13 @@ class InvokeResponse(_message.Message):
         event: Global___Event | None = ...,
         call: Global___Call | None = ...,
         result: Global___Result | None = ...,
+        host_request: Global___HostRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "event", b"event", "msg", b"msg", "result", b"result", "started", b"started"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "event", b"event", "host_request", b"host_request", "msg", b"msg", "result", b"result", "started", b"started"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "event", b"event", "msg", b"msg", "result", b"result", "started", b"started"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "event", b"event", "host_request", b"host_request", "msg", b"msg", "result", b"result", "started", b"started"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_msg: _TypeAlias = _typing.Literal["started", "event", "call", "result"]  # noqa: Y015
+    _WhichOneofReturnType_msg: _TypeAlias = _typing.Literal["started", "event", "call", "result", "host_request"]  # noqa: Y015
     _WhichOneofArgType_msg: _TypeAlias = _typing.Literal["msg", b"msg"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_msg) -> _WhichOneofReturnType_msg | None: ...
 
@@ -730,6 +788,53 @@ class Call(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Call: _TypeAlias = Call  # noqa: Y015
+
+@_typing.final
+class HostRequest(_message.Message):
+    """The plugin called an Open WebUI internal that Airlock proxies to the host (one of
+    Start.host_capabilities): answer with HostReply{request_id}. The time the plugin waits
+    for the answer does not count against its timeout (as for Call).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    ARGS_JSON_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    request_id: _builtins.str
+    method: _builtins.str
+    """"generate_chat_completion", "users.get_user_by_id", "chats.get_chat_by_id" or
+    "files.get_file_by_id".
+    """
+    args_json: _builtins.bytes
+    """The arguments, a JSON object (per method: docs/API.md)."""
+    stream: _builtins.bool
+    """The plugin asked for a streamed answer (generate_chat_completion with "stream": true)."""
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """How long the plugin waits for the (whole) answer."""
+
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+        method: _builtins.str = ...,
+        args_json: _builtins.bytes = ...,
+        stream: _builtins.bool = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args_json", b"args_json", "method", b"method", "request_id", b"request_id", "seq", b"seq", "stream", b"stream", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HostRequest: _TypeAlias = HostRequest  # noqa: Y015
 
 @_typing.final
 class Usage(_message.Message):

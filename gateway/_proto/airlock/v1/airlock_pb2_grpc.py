@@ -344,9 +344,9 @@ class RuntimeServicer:
     """
 
     def Invoke(self, request_iterator, context):
-        """Client: Start, then any number of CallReply, optionally Cancel.
-        Server: Started, then Event and Call messages (seq 1, 2, 3, ... over both),
-        then exactly one Result; then the stream closes with OK.
+        """Client: Start, then any number of CallReply and HostReply, optionally Cancel.
+        Server: Started, then Event, Call and HostRequest messages (seq 1, 2, 3, ... over
+        all three), then exactly one Result; then the stream closes with OK.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

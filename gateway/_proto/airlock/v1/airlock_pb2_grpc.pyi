@@ -137,9 +137,9 @@ class RuntimeStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RuntimeAsyncStub: ...
     Invoke: _grpc.StreamStreamMultiCallable[_airlock_pb2.InvokeRequest, _airlock_pb2.InvokeResponse]
-    """Client: Start, then any number of CallReply, optionally Cancel.
-    Server: Started, then Event and Call messages (seq 1, 2, 3, ... over both),
-    then exactly one Result; then the stream closes with OK.
+    """Client: Start, then any number of CallReply and HostReply, optionally Cancel.
+    Server: Started, then Event, Call and HostRequest messages (seq 1, 2, 3, ... over
+    all three), then exactly one Result; then the stream closes with OK.
     """
 
 @_typing.type_check_only
@@ -148,9 +148,9 @@ class RuntimeAsyncStub(RuntimeStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Invoke: _aio.StreamStreamMultiCallable[_airlock_pb2.InvokeRequest, _airlock_pb2.InvokeResponse]  # type: ignore[assignment]
-    """Client: Start, then any number of CallReply, optionally Cancel.
-    Server: Started, then Event and Call messages (seq 1, 2, 3, ... over both),
-    then exactly one Result; then the stream closes with OK.
+    """Client: Start, then any number of CallReply and HostReply, optionally Cancel.
+    Server: Started, then Event, Call and HostRequest messages (seq 1, 2, 3, ... over
+    all three), then exactly one Result; then the stream closes with OK.
     """
 
 class RuntimeServicer(metaclass=_abc_1.ABCMeta):
@@ -162,9 +162,9 @@ class RuntimeServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_airlock_pb2.InvokeRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_airlock_pb2.InvokeResponse], _abc.AsyncIterator[_airlock_pb2.InvokeResponse]]:
-        """Client: Start, then any number of CallReply, optionally Cancel.
-        Server: Started, then Event and Call messages (seq 1, 2, 3, ... over both),
-        then exactly one Result; then the stream closes with OK.
+        """Client: Start, then any number of CallReply and HostReply, optionally Cancel.
+        Server: Started, then Event, Call and HostRequest messages (seq 1, 2, 3, ... over
+        all three), then exactly one Result; then the stream closes with OK.
         """
 
 def add_RuntimeServicer_to_server(servicer: RuntimeServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

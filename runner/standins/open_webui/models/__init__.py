@@ -1,0 +1,1 @@
+"""Stand-ins for ``open_webui.models`` (runs in the sandbox)."""

@@ -1,0 +1,1 @@
+"""Stand-ins for ``open_webui.utils`` (runs in the sandbox)."""
