@@ -36,6 +36,7 @@ from gateway.metrics import Metrics
 from gateway.profiles import Profile
 from gateway.registry.record import FunctionRecord
 from gateway.sandbox import verdict
+from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.frames import CallAbandonedFrame, CallFrame, CompiledFrame, EventFrame, ResultFrame
 from gateway.sandbox.launcher import Launcher, NoCapacity
 from gateway.sandbox.usage import Usage
@@ -72,8 +73,11 @@ class Invocation:
         launcher: Launcher,
         host: HostStream,
         metrics: Metrics | None = None,
+        site: SiteBind | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
+        #: The function's installed requirements, bound read-only into its sandbox.
+        self.site = site
         self.record = record
         self.sub_id = sub_id
         self.start = start
@@ -173,7 +177,9 @@ class Invocation:
         waiting = time.monotonic()
         try:
             # session_seconds bounds the whole invocation, the wait for a sandbox included.
-            async with self._launcher.worker(self.profile, wait_limit=self.profile.session_seconds) as worker:
+            async with self._launcher.worker(
+                self.profile, wait_limit=self.profile.session_seconds, site=self.site
+            ) as worker:
                 self.queue_wait = time.monotonic() - waiting
                 self._worker = worker
                 job = self._job()
