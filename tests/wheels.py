@@ -34,3 +34,22 @@ def build_wheel(
             wheel.writestr(member, data)
         wheel.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
     return path
+
+
+def demo_wheelhouse(wheelhouse: Path) -> Path:
+    """The wheelhouse the requirement tests install from.
+
+    ``airlock-demo`` (a module with a value), ``airlock-other`` (a second set),
+    ``airlock-parent`` (depends on ``airlock-leaf``), ``airlock-sneaky`` (depends on the
+    denied ``airlock-evil``), ``airlock-broken`` (not a zip: pip fails on it).
+    """
+    build_wheel(wheelhouse, "airlock-demo", "1.0", {"airlock_demo/__init__.py": "VALUE = 42\n"})
+    build_wheel(wheelhouse, "airlock-other", "2.5", {"airlock_other.py": "NAME = 'other'\n"})
+    build_wheel(wheelhouse, "airlock-leaf", "0.1", {"airlock_leaf.py": "LEAF = True\n"})
+    build_wheel(
+        wheelhouse, "airlock-parent", "1.0", {"airlock_parent.py": "import airlock_leaf\n"}, ("airlock-leaf>=0.1",)
+    )
+    build_wheel(wheelhouse, "airlock-evil", "1.0", {"airlock_evil.py": "EVIL = True\n"})
+    build_wheel(wheelhouse, "airlock-sneaky", "1.0", {"airlock_sneaky.py": ""}, ("airlock-evil",))
+    (wheelhouse / "airlock_broken-1.0-py3-none-any.whl").write_bytes(b"this is not a zip file")
+    return wheelhouse

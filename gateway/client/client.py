@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -15,6 +15,7 @@ from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.client.invocation import CallHandler, InvocationStream
 from gateway.invocation import domain
 from gateway.registry.record import ActionButton, FunctionRecord
+from gateway.requirements.progress import Progress
 from gateway.servicer import convert
 
 
@@ -75,17 +76,32 @@ class AirlockClient:
         model_ids: Iterable[str] = (),
         valves: dict[str, Any] | None = None,
     ) -> FunctionRecord:
-        """Create or replace a function (its source is loaded in a worker first)."""
-        request = pb.PutFunctionRequest(
-            id=function_id,
-            source=source,
-            profile=profile,
-            is_active=is_active,
-            is_global=is_global,
-            model_ids=list(model_ids),
-            valves_json=orjson.dumps(valves) if valves is not None else b"",
-        )
+        """Create or replace a function (its requirements installed and its source loaded in a worker first)."""
+        request = _put_request(function_id, source, profile, is_active, is_global, model_ids, valves)
         return convert.function_from_proto(await self._registry.PutFunction(request, metadata=self._metadata))
+
+    async def put_function_with_progress(
+        self,
+        function_id: str,
+        source: str,
+        *,
+        profile: str = "",
+        is_active: bool = True,
+        is_global: bool = False,
+        model_ids: Iterable[str] = (),
+        valves: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Progress | FunctionRecord]:
+        """``put_function`` that yields each Progress as it happens, then the stored FunctionRecord."""
+        request = _put_request(function_id, source, profile, is_active, is_global, model_ids, valves)
+        call = self._registry.PutFunctionWithProgress(request, metadata=self._metadata)
+        try:
+            async for message in call:
+                if message.HasField("function"):
+                    yield convert.function_from_proto(message.function)
+                else:
+                    yield convert.put_progress_from_proto(message.progress)
+        finally:
+            call.cancel()  # a caller that stops early ends the stream (no-op once it is done)
 
     async def get_function(self, function_id: str) -> FunctionRecord:
         """One function, source included."""
@@ -150,3 +166,23 @@ class AirlockClient:
     def open_invocation(self, start: domain.StartRequest, on_call: CallHandler | None = None) -> InvocationStream:
         """Open an invocation from a prepared StartRequest (what ``invoke`` builds)."""
         return InvocationStream(self._runtime.Invoke(metadata=self._metadata), start, on_call)
+
+
+def _put_request(  # noqa: PLR0917 - the request's fields, in its order
+    function_id: str,
+    source: str,
+    profile: str,
+    is_active: bool,
+    is_global: bool,
+    model_ids: Iterable[str],
+    valves: dict[str, Any] | None,
+) -> pb.PutFunctionRequest:
+    return pb.PutFunctionRequest(
+        id=function_id,
+        source=source,
+        profile=profile,
+        is_active=is_active,
+        is_global=is_global,
+        model_ids=list(model_ids),
+        valves_json=orjson.dumps(valves) if valves is not None else b"",
+    )
