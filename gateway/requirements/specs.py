@@ -70,7 +70,9 @@ def _parse_entry(entry: str) -> Requirement:
             f"requirement {entry!r} names a URL, path or VCS reference: requirements may only name "
             "packages, which come from the operator's wheelhouse"
         )
+    # PEP 503 names and PEP 685 extras: spellings of one set give one content address.
     requirement.name = canonicalize_name(requirement.name)
+    requirement.extras = {canonicalize_name(extra) for extra in requirement.extras}
     return requirement
 
 
