@@ -18,6 +18,7 @@ from gateway.registry.record import FunctionRecord
 from gateway.requirements.progress import Progress, Stage
 from gateway.server import Gateway
 from tests.helpers import drain
+from tests.integration.test_cli import serving, write
 from tests.wheels import demo_wheelhouse
 
 pytestmark = pytest.mark.anyio
@@ -293,3 +294,33 @@ async def test_a_missing_set_makes_the_function_fail_clearly(gateway_config: Gat
         fixed = await client.put_function("demo", uses("airlock-demo"))
         assert fixed.requirements_state == "ready"
         assert (await drain(client, "demo")).result.outcome is Outcome.OK
+
+
+def test_airlock_put_shows_progress_on_stderr_and_the_set_on_stdout(
+    tmp_path: Path, profiles_dir: Path, wheelhouse: Path
+) -> None:
+    options = ("--requirements-install", "--requirements-wheelhouse", str(wheelhouse))
+    with serving(tmp_path, profiles_dir, *options) as server:
+        path = write(tmp_path, "parent", uses("airlock-parent", "airlock_parent", "airlock_leaf.LEAF"))
+        done = server.run("put", str(path))
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[1:3] == ["  buttons: parent", lines[2]]
+        assert lines[2].startswith("  requirements: ready, set ")
+        assert lines[2].endswith(": airlock-leaf==0.1, airlock-parent==1.0")
+        progress = done.stderr.splitlines()
+        assert progress[0].startswith("checking: 1 requirements, set ")
+        assert progress[1] == "installing: airlock-parent"
+        assert "    Successfully installed airlock-leaf-0.1 airlock-parent-1.0" in progress
+        assert progress[-3:] == [
+            "verifying: 2 packages",
+            "installed: airlock-leaf==0.1, airlock-parent==1.0",
+            "loading: profile default",
+        ]
+        refused = server.run("put", str(write(tmp_path, "nowhere", uses("airlock-nowhere"))))
+        assert refused.returncode == 2
+        assert (
+            "airlock: FAILED_PRECONDITION: installing requirements failed (pip exited with status 1): "
+            in refused.stderr
+        )
+        assert "No matching distribution found for airlock-nowhere" in refused.stderr
