@@ -154,7 +154,7 @@ class GatewayConfig(BaseSettings):
         default=300.0, gt=0, le=3600, description="Wall clock (and CPU seconds) of one installation."
     )
     requirements_memory_mib: int = Field(
-        default=1024, ge=256, le=65_536, description="Memory of the installer sandbox (its /tmp counts), in MiB."
+        default=1024, ge=256, le=65_536, description="Memory of the installer sandbox besides its /tmp, in MiB."
     )
     requirements_disk_mib: int = Field(
         default=1024, ge=16, le=65_536, description="Size of the installer's /tmp, where pip unpacks, in MiB."
