@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import grpc
 import orjson
 import pytest
@@ -324,3 +325,23 @@ def test_airlock_put_shows_progress_on_stderr_and_the_set_on_stdout(
             in refused.stderr
         )
         assert "No matching distribution found for airlock-nowhere" in refused.stderr
+
+
+async def test_concurrent_registrations_of_one_set_install_it_once(
+    client: AirlockClient, gateway_config: GatewayConfig
+) -> None:
+    streams: dict[str, list[Any]] = {}
+
+    async def register(function_id: str) -> None:
+        streams[function_id] = await put_with_progress(client, function_id, uses("airlock-demo"))
+
+    async with anyio.create_task_group() as tg:
+        for function_id in ("first", "second", "third"):
+            tg.start_soon(register, function_id)
+    stages = {fid: [p.stage for p in items[:-1]] for fid, items in streams.items()}
+    installing = [fid for fid, seen in stages.items() if Stage.INSTALLING in seen]
+    assert len(installing) == 1, stages
+    assert sum(seen.count(Stage.REUSED) for seen in stages.values()) == 2
+    digests = {items[-1].requirements_digest for items in streams.values()}
+    assert len(digests) == 1
+    assert sets_on_disk(gateway_config) == sorted(digests)
