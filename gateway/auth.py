@@ -32,6 +32,7 @@ current_role: ContextVar[Role] = ContextVar("airlock_role", default="invoker")
 #: The role each Airlock method needs; methods of Airlock services not listed need admin.
 REQUIRED_ROLES: dict[str, Role] = {
     "airlock.v1.Registry/PutFunction": "admin",
+    "airlock.v1.Registry/PutFunctionWithProgress": "admin",
     "airlock.v1.Registry/DeleteFunction": "admin",
     "airlock.v1.Registry/UpdateValves": "admin",
     "airlock.v1.Registry/GetFunction": "invoker",

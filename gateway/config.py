@@ -10,11 +10,13 @@ import ipaddress
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from packaging.utils import InvalidName, canonicalize_name
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -132,6 +134,34 @@ class GatewayConfig(BaseSettings):
     keepalive_timeout_seconds: float = Field(
         default=10.0, ge=1, description="Close a connection whose ping is unanswered this long."
     )
+    # -- plugin requirements -----------------------------------------------------------------
+    requirements_install: bool = Field(
+        default=False,
+        description="Install a function's frontmatter requirements (in a sandbox, from requirements_wheelhouse); "
+        "off: skip them and load the function anyway, like Open WebUI with its switch off.",
+    )
+    requirements_wheelhouse: Path | None = Field(
+        default=None, description="Directory of wheels requirements are installed from (offline: no index)."
+    )
+    requirements_index_url: str = Field(
+        default="", description="Package index to install from instead (needs network egress: refused in this build)."
+    )
+    requirements_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated project names that may be installed, dependencies included; empty: any.",
+    )
+    requirements_deny: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Comma-separated project names that may never be installed, dependencies included."
+    )
+    requirements_timeout_seconds: float = Field(
+        default=300.0, gt=0, le=3600, description="Wall clock (and CPU seconds) of one installation."
+    )
+    requirements_memory_mib: int = Field(
+        default=1024, ge=256, le=65_536, description="Memory of the installer sandbox besides its /tmp, in MiB."
+    )
+    requirements_disk_mib: int = Field(
+        default=1024, ge=16, le=65_536, description="Size of the installer's /tmp, where pip unpacks, in MiB."
+    )
     # -- authentication --------------------------------------------------------------------
     tls_cert: Path | None = Field(default=None, description="Server certificate chain (PEM): serve TLS.")
     tls_key: Path | None = Field(default=None, description="Server private key (PEM).")
@@ -165,7 +195,24 @@ class GatewayConfig(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
-    @field_validator("unix_socket", "tls_cert", "tls_key", "tls_client_ca", mode="before")
+    @field_validator("requirements_allow", "requirements_deny", mode="before")
+    @classmethod
+    def _project_names(cls, value: object) -> object:
+        # One comma-separated string from a variable or an option, a list from a config file.
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, list | tuple):
+            return value
+        normalised = []
+        for name in names:
+            if not isinstance(name, str) or not name.strip():
+                continue
+            try:
+                normalised.append(canonicalize_name(name.strip(), validate=True))
+            except InvalidName:
+                raise ValueError(f"{name.strip()!r} is not a project name") from None
+        return tuple(sorted(set(normalised)))
+
+    @field_validator("unix_socket", "tls_cert", "tls_key", "tls_client_ca", "requirements_wheelhouse", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: object) -> object:
         # AIRLOCK_TLS_CERT="" in a compose file means "no certificate", not the directory ".".
@@ -200,10 +247,27 @@ class GatewayConfig(BaseSettings):
                 "tls_client_ca without tls_client_roles or a token would let nobody in: map certificate names "
                 'to roles (tls_client_roles, "*" for any verified certificate) or set a token'
             )
+        self._requirements_consistent()
         admin, invoker = self.admin_token, self.invoker_token
         if admin is not None and invoker is not None and admin.get_secret_value() == invoker.get_secret_value():
             raise ValueError("admin_token and invoker_token must differ")
         return self
+
+    def _requirements_consistent(self) -> None:
+        if self.requirements_index_url:
+            # The installer would need egress to the index host; sandboxes have no network in
+            # this build (profile network = "egress" is planned). Refuse rather than pretend.
+            raise ValueError(
+                "requirements_index_url needs the installer sandbox to reach the index, and sandboxes "
+                "have no network in this build; use requirements_wheelhouse (a directory of wheels)"
+            )
+        wheelhouse = self.requirements_wheelhouse
+        if wheelhouse is not None and (not wheelhouse.is_absolute() or not wheelhouse.is_dir()):
+            raise ValueError(f"requirements_wheelhouse {wheelhouse} is not an absolute path to a directory")
+        if self.requirements_install and wheelhouse is None:
+            raise ValueError("requirements_install needs requirements_wheelhouse (where the wheels come from)")
+        if overlap := set(self.requirements_allow) & set(self.requirements_deny):
+            raise ValueError(f"requirements_allow and requirements_deny both name {', '.join(sorted(overlap))}")
 
     @property
     def has_tokens(self) -> bool:

@@ -70,3 +70,11 @@ class WorkerFailed(AirlockError):
 
 class ProfileError(AirlockError):
     """A sandbox profile file is invalid or a profile name is unknown."""
+
+
+class PackageRefused(FailedPrecondition):
+    """A requirement, or a package pulled in by one, is refused by the operator's lists."""
+
+
+class InstallFailed(FailedPrecondition):
+    """Installing a function's requirements failed; the message ends with pip's own error."""

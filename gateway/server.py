@@ -26,6 +26,7 @@ from gateway.profiles import load_profiles
 from gateway.profiles.loader import DEFAULT_PROFILE
 from gateway.registry.service import Registry
 from gateway.registry.store import StoreError
+from gateway.requirements.policy import InstallPolicy
 from gateway.sandbox import bytecode, probe
 from gateway.sandbox.cgroups import CgroupError, Cgroups
 from gateway.sandbox.launcher import Launcher
@@ -169,7 +170,13 @@ class Gateway:
         self.server = grpc.aio.server(interceptors=interceptors, options=server_options(config))
         self.port = self._listen(credentials)
         try:
-            self.registry = Registry.open(config.data_dir, self.profiles, self.launcher, config.max_source_bytes)
+            self.registry = Registry.open(
+                config.data_dir,
+                self.profiles,
+                self.launcher,
+                config.max_source_bytes,
+                InstallPolicy.from_config(config),
+            )
         except StoreError as exc:
             raise AirlockError(str(exc)) from None
         self.health = health.aio.HealthServicer()
@@ -253,6 +260,8 @@ class Gateway:
             data_dir=str(self.config.data_dir),
             profiles=sorted(self.profiles),
             functions=len(self.registry.list_functions()),
+            requirements_install=self.config.requirements_install,
+            requirement_sets_removed=len(self.registry.collected),
         )
 
     async def stop(self, grace: float | None = None) -> None:

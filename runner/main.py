@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from runner import failure, host, inspection, invocation, warmup
+from runner import failure, host, inspection, install, invocation, warmup
 from runner.channel import Channel
 from runner.confine import sequence
 from runner.loader import LoadedFunction, LoadError, load
@@ -116,6 +116,13 @@ def serve(channel_in: int, channel_out: int, config: dict[str, Any]) -> NoReturn
         os._exit(70)
     workdir = Path("/tmp")
     tempfile.tempdir = str(workdir)
+    site = confinement.get("site")
+    if site is not None and not site["writable"]:
+        # The function's installed requirements, read-only and precompiled, first on the
+        # path as if they had been installed into the environment (as upstream does).
+        sys.path.insert(0, install.SITE)
+    # The open_webui stand-ins come before everything, requirements included: a package
+    # a plugin installs cannot replace them.
     sys.path.insert(0, STANDINS)
     if config.get("warm_up"):
         warmup.run()
@@ -126,6 +133,8 @@ def serve(channel_in: int, channel_out: int, config: dict[str, Any]) -> NoReturn
         _inspect(job, channel, workdir)
     elif job["op"] == "invoke":
         _invoke(job, channel, workdir)
+    elif job["op"] == "install" and site is not None and site["writable"]:
+        install.run(job, channel)
     # The gateway reads this process's usage after the last frame and then kills it, so
     # the worker waits instead of racing its own exit against that measurement.
     threading.Event().wait()

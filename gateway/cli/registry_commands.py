@@ -14,7 +14,8 @@ import orjson
 from gateway.cli.connection import Connection
 from gateway.cli.params import JsonValue
 from gateway.cli.render import compact_json
-from gateway.client import ActionButton, FunctionRecord
+from gateway.client import ActionButton, AirlockClient, FunctionRecord
+from gateway.requirements.progress import Progress, Stage
 
 #: How much of a sha256 summaries show (as git shows commits: enough to tell versions apart).
 SHA_PREFIX = 12
@@ -75,8 +76,10 @@ def put(
         source = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise click.BadParameter(f"not UTF-8 text: {exc}", param_hint="FILE") from None
-    record = connection.run(
-        lambda client: client.put_function(
+
+    async def put_watching(client: AirlockClient) -> FunctionRecord:
+        stored: FunctionRecord | None = None
+        progress = client.put_function_with_progress(
             function_id or file.stem,
             source,
             profile=profile,
@@ -85,10 +88,35 @@ def put(
             model_ids=model_ids,
             valves=valves,
         )
-    )
+        async for item in progress:
+            if isinstance(item, Progress):
+                _show_progress(item)
+            else:
+                stored = item
+        if stored is None:
+            raise click.ClickException("the gateway ended the registration without the function")
+        return stored
+
+    record = connection.run(put_watching)
     click.echo(f'{record.id}  {record.kind}  "{record.name}"  sha256:{record.sha256[:SHA_PREFIX]}')
     if record.kind == "action":
         click.echo(f"  buttons: {_buttons(record)}")
+    if record.requirements:
+        click.echo(f"  requirements: {_requirements(record)}")
+
+
+def _show_progress(progress: Progress) -> None:
+    """One line on stderr per stage (stdout keeps the result only); pip's lines indented."""
+    if progress.stage is Stage.OUTPUT:
+        click.echo(f"    {progress.message}", err=True)
+    else:
+        click.echo(f"{progress.stage.value}: {progress.message}".rstrip(": "), err=True)
+
+
+def _requirements(record: FunctionRecord) -> str:
+    if record.requirements_state == "ready":
+        return f"ready, set {record.requirements_digest[:SHA_PREFIX]}: {', '.join(record.requirements_installed)}"
+    return f"{record.requirements_state}: {', '.join(record.requirements)}"
 
 
 @click.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -16,6 +16,7 @@ from gateway.client.host import HostHandler
 from gateway.client.invocation import CallHandler, InvocationStream
 from gateway.invocation import domain
 from gateway.registry.record import ActionButton, FunctionRecord
+from gateway.requirements.progress import Progress
 from gateway.servicer import convert
 
 
@@ -76,17 +77,32 @@ class AirlockClient:
         model_ids: Iterable[str] = (),
         valves: dict[str, Any] | None = None,
     ) -> FunctionRecord:
-        """Create or replace a function (its source is loaded in a worker first)."""
-        request = pb.PutFunctionRequest(
-            id=function_id,
-            source=source,
-            profile=profile,
-            is_active=is_active,
-            is_global=is_global,
-            model_ids=list(model_ids),
-            valves_json=orjson.dumps(valves) if valves is not None else b"",
-        )
+        """Create or replace a function (its requirements installed and its source loaded in a worker first)."""
+        request = _put_request(function_id, source, profile, is_active, is_global, model_ids, valves)
         return convert.function_from_proto(await self._registry.PutFunction(request, metadata=self._metadata))
+
+    async def put_function_with_progress(
+        self,
+        function_id: str,
+        source: str,
+        *,
+        profile: str = "",
+        is_active: bool = True,
+        is_global: bool = False,
+        model_ids: Iterable[str] = (),
+        valves: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Progress | FunctionRecord]:
+        """``put_function`` that yields each Progress as it happens, then the stored FunctionRecord."""
+        request = _put_request(function_id, source, profile, is_active, is_global, model_ids, valves)
+        call = self._registry.PutFunctionWithProgress(request, metadata=self._metadata)
+        try:
+            async for message in call:
+                if message.HasField("function"):
+                    yield convert.function_from_proto(message.function)
+                else:
+                    yield convert.put_progress_from_proto(message.progress)
+        finally:
+            call.cancel()  # a caller that stops early ends the stream (no-op once it is done)
 
     async def get_function(self, function_id: str) -> FunctionRecord:
         """One function, source included."""
@@ -164,3 +180,23 @@ class AirlockClient:
     ) -> InvocationStream:
         """Open an invocation from a prepared StartRequest (what ``invoke`` builds)."""
         return InvocationStream(self._runtime.Invoke(metadata=self._metadata), start, on_call, host)
+
+
+def _put_request(  # noqa: PLR0917 - the request's fields, in its order
+    function_id: str,
+    source: str,
+    profile: str,
+    is_active: bool,
+    is_global: bool,
+    model_ids: Iterable[str],
+    valves: dict[str, Any] | None,
+) -> pb.PutFunctionRequest:
+    return pb.PutFunctionRequest(
+        id=function_id,
+        source=source,
+        profile=profile,
+        is_active=is_active,
+        is_global=is_global,
+        model_ids=list(model_ids),
+        valves_json=orjson.dumps(valves) if valves is not None else b"",
+    )

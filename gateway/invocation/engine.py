@@ -37,6 +37,7 @@ from gateway.metrics import Metrics
 from gateway.profiles import Profile
 from gateway.registry.record import FunctionRecord
 from gateway.sandbox import verdict
+from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.frames import (
     CallAbandonedFrame,
     CallFrame,
@@ -91,8 +92,11 @@ class Invocation:
         launcher: Launcher,
         host: HostStream,
         metrics: Metrics | None = None,
+        site: SiteBind | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
+        #: The function's installed requirements, bound read-only into its sandbox.
+        self.site = site
         self.record = record
         self.sub_id = sub_id
         self.start = start
@@ -191,7 +195,9 @@ class Invocation:
         waiting = time.monotonic()
         try:
             # session_seconds bounds the whole invocation, the wait for a sandbox included.
-            async with self._launcher.worker(self.profile, wait_limit=self.profile.session_seconds) as worker:
+            async with self._launcher.worker(
+                self.profile, wait_limit=self.profile.session_seconds, site=self.site
+            ) as worker:
                 self.queue_wait = time.monotonic() - waiting
                 self._worker = worker
                 job = self._job()

@@ -10,6 +10,7 @@ import anyio
 from gateway.errors import FunctionLoadError, InvalidValves, WorkerFailed
 from gateway.profiles import Profile
 from gateway.sandbox.codecache import CodeCache
+from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.frames import (
     CompiledFrame,
     Frame,
@@ -63,12 +64,21 @@ async def _answer(
 
 
 async def inspect(
-    launcher: Launcher, profile: Profile, function_id: str, source: str, valves: dict[str, Any] | None
+    launcher: Launcher,
+    profile: Profile,
+    function_id: str,
+    source: str,
+    valves: dict[str, Any] | None,
+    *,
+    site: SiteBind | None = None,
 ) -> FunctionInfo:
-    """What ``source`` defines; raises FunctionLoadError, InvalidValves or WorkerFailed."""
+    """What ``source`` defines; raises FunctionLoadError, InvalidValves or WorkerFailed.
+
+    ``site`` is the function's installed requirements, bound as they will be when it runs.
+    """
     job = {"op": "inspect", "function_id": function_id, "source": source, "valves": valves}
     try:
-        async with launcher.worker(profile, "inspect") as worker:
+        async with launcher.worker(profile, "inspect", site=site) as worker:
             with anyio.fail_after(profile.inspect_timeout_seconds):
                 answer = await _answer(worker, job, launcher.code_cache)
     except TimeoutError:

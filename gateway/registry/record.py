@@ -41,6 +41,16 @@ class FunctionRecord:
     model_ids: tuple[str, ...] = ()
     created_at_ms: int = 0
     updated_at_ms: int = 0
+    #: The frontmatter requirements, normalised (as written when installs are off).
+    requirements: tuple[str, ...] = ()
+    #: Content address of the installed set under ``<data dir>/requirements``; "" for none.
+    requirements_digest: str = ""
+    #: "" (no requirements), "ready", "skipped" (installs off) or "failed" (set missing).
+    requirements_state: str = ""
+    #: ``name==version`` of every installed package, dependencies included.
+    requirements_installed: tuple[str, ...] = ()
+    #: Why the requirements are not usable (state "failed"); never stored.
+    requirements_error: str = ""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ from gateway.profiles import ProfileSet
 from gateway.registry import inspector, ordering
 from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction
 from gateway.registry.store import Store
+from gateway.requirements.manager import FAILED, Prepared, Requirements
+from gateway.requirements.policy import InstallPolicy
+from gateway.requirements.progress import Progress, Reporter, Stage, ignore
+from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.frames import FunctionInfo
 from gateway.sandbox.launcher import Launcher
 
@@ -75,22 +79,69 @@ def _apply_info(record: FunctionRecord, info: FunctionInfo) -> FunctionRecord:
     )
 
 
+def _with_requirements(record: FunctionRecord, prepared: Prepared) -> FunctionRecord:
+    return replace(
+        record,
+        requirements=prepared.specs,
+        requirements_digest=prepared.digest,
+        requirements_state=prepared.state,
+        requirements_installed=prepared.installed,
+    )
+
+
 class Registry:
     """Registered functions, persisted in ``<data dir>/registry.sqlite3``."""
 
-    def __init__(self, store: Store, profiles: ProfileSet, launcher: Launcher, max_source_bytes: int) -> None:
+    def __init__(
+        self, store: Store, profiles: ProfileSet, launcher: Launcher, max_source_bytes: int, requirements: Requirements
+    ) -> None:
         self._store = store
         self._profiles = profiles
         self._launcher = launcher
         self._max_source_bytes = max_source_bytes
-        self._functions = {record.id: record for record in store.load_all()}
+        self._requirements = requirements
+        self._functions = {record.id: self._check_site(record) for record in store.load_all()}
         # One lock per function id: a slow-loading source holds up writes to itself only.
         self._locks: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
+        # Sets no function references any more (replaced or deleted functions) and
+        # leftovers of installations a crash interrupted.
+        referenced = {r.requirements_digest for r in self._functions.values() if r.requirements_digest}
+        self.collected = requirements.collect(referenced)
 
     @classmethod
-    def open(cls, data_dir: Path, profiles: ProfileSet, launcher: Launcher, max_source_bytes: int) -> Registry:
-        """Open (or create) the registry database in ``data_dir``."""
-        return cls(Store(data_dir / "registry.sqlite3"), profiles, launcher, max_source_bytes)
+    def open(
+        cls,
+        data_dir: Path,
+        profiles: ProfileSet,
+        launcher: Launcher,
+        max_source_bytes: int,
+        policy: InstallPolicy | None = None,
+    ) -> Registry:
+        """Open (or create) the registry database in ``data_dir``, requirement sets beside it."""
+        store = Store(data_dir / "registry.sqlite3")
+        requirements = Requirements(
+            data_dir / "requirements", policy or InstallPolicy(), launcher, profiles.resolve("")
+        )
+        return cls(store, profiles, launcher, max_source_bytes, requirements)
+
+    def _check_site(self, record: FunctionRecord) -> FunctionRecord:
+        """``record``, marked failed when its installed set is missing from the disk."""
+        if record.requirements_digest and not self._requirements.sites.ready(record.requirements_digest):
+            return replace(
+                record,
+                requirements_state=FAILED,
+                requirements_error=f"its requirement set {record.requirements_digest} is missing from the data "
+                "directory; put the function again to reinstall it",
+            )
+        return record
+
+    def site(self, record: FunctionRecord) -> SiteBind | None:
+        """The read-only bind of ``record``'s installed requirements, if it has any."""
+        return self._requirements.site(record.requirements_digest)
+
+    def _usable(self, record: FunctionRecord) -> None:
+        if record.requirements_state == FAILED:
+            raise FailedPrecondition(f"function {record.id!r} cannot run: {record.requirements_error}")
 
     def close(self) -> None:
         """Close the database."""
@@ -125,13 +176,17 @@ class Registry:
             raise FailedPrecondition(f"function {record.id!r} is a {record.kind}, not an action")
         if not record.is_active:
             raise FailedPrecondition(f"action {record.id!r} is not active")
+        self._usable(record)
         if dot and sub_id not in {a.id for a in record.actions}:
             known = ", ".join(f"{record.id}.{a.id}" for a in record.actions) or "none"
             raise NotFound(f"function {record.id!r} has no sub-action {sub_id!r} (sub-actions: {known})")
         return record, sub_id or None
 
-    async def put(self, request: PutRequest) -> FunctionRecord:
-        """Create or replace a function after a worker loaded its source."""
+    async def put(self, request: PutRequest, report: Reporter = ignore) -> FunctionRecord:
+        """Create or replace a function after its requirements installed and a worker loaded its source.
+
+        ``report`` hears every stage as it happens. Nothing is stored unless both succeeded.
+        """
         function_id = normalise_id(request.id)
         if not request.source.strip():
             raise InvalidRequest("source is empty")
@@ -148,8 +203,11 @@ class Registry:
             valves = request.valves
             if valves is None and previous is not None:
                 valves = previous.valves  # replacing the source keeps the admin's valves...
+            prepared = await self._requirements.prepare(request.source, report)
+            await report(Progress(Stage.LOADING, f"profile {profile.name}"))
+            site = self._requirements.site(prepared.digest)
             try:
-                info = await inspector.inspect(self._launcher, profile, function_id, request.source, valves)
+                info = await inspector.inspect(self._launcher, profile, function_id, request.source, valves, site=site)
             except InvalidValves as exc:
                 if request.valves is None and valves is not None:  # ...when the new Valves still accept them
                     raise InvalidRequest(
@@ -170,7 +228,7 @@ class Registry:
                 created_at_ms=previous.created_at_ms if previous else now,
                 updated_at_ms=now,
             )
-            return await self._save(_apply_info(record, info))
+            return await self._save(_with_requirements(_apply_info(record, info), prepared))
 
     async def update_valves(self, function_id: str, valves: dict[str, Any]) -> FunctionRecord:
         """Replace the admin valves, validated by the function's Valves model in a worker."""
@@ -178,8 +236,11 @@ class Registry:
             record = self.get(function_id)
             if record.valves_schema is None:
                 raise FailedPrecondition(f"function {record.id!r} has no Valves class, so it takes no valves")
+            self._usable(record)
             profile = self._profiles.resolve(record.profile)
-            info = await inspector.inspect(self._launcher, profile, record.id, record.source, valves)
+            info = await inspector.inspect(
+                self._launcher, profile, record.id, record.source, valves, site=self.site(record)
+            )
             return await self._save(replace(_apply_info(record, info), updated_at_ms=_now_ms()))
 
     async def delete(self, function_id: str) -> FunctionRecord:

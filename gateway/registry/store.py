@@ -17,7 +17,10 @@ import orjson
 
 from gateway.registry.record import FunctionRecord, SubAction
 
-SCHEMA_VERSION = 1
+#: 2: records may hold requirements_* fields. A version 1 database opens unchanged (its
+#: records lack them, which means "no requirements"); the version is raised so that an
+#: older Airlock refuses records it could not read instead of failing on them.
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS functions (
     id TEXT PRIMARY KEY,
@@ -33,13 +36,17 @@ class StoreError(Exception):
 
 
 def _encode(record: FunctionRecord) -> bytes:
-    return orjson.dumps(asdict(record))
+    data = asdict(record)
+    del data["requirements_error"]  # worked out at start, from the directory on disk
+    return orjson.dumps(data)
 
 
 def _decode(raw: str | bytes) -> FunctionRecord:
     data: dict[str, Any] = orjson.loads(raw)
     data["actions"] = tuple(SubAction(**a) for a in data["actions"])
-    data["model_ids"] = tuple(data["model_ids"])
+    for name in ("model_ids", "requirements", "requirements_installed"):
+        if name in data:
+            data[name] = tuple(data[name])
     return FunctionRecord(**data)
 
 

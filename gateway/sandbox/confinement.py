@@ -10,6 +10,7 @@ import base64
 import itertools
 import os
 import sysconfig
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,18 @@ def _bpf(policy: str, extra_denied: tuple[str, ...], network: bool) -> str:
     return base64.b64encode(compile_bpf(policy, network=network, extra_denied=extra_denied)).decode()
 
 
+@dataclass(frozen=True)
+class SiteBind:
+    """A requirement set's directory, bound at ``/airlock/site`` in one sandbox.
+
+    Read-only (and executable: wheels hold extension modules) in the function's workers;
+    writable (and noexec) only in the installer sandbox that fills it.
+    """
+
+    source: Path
+    writable: bool = False
+
+
 class UidAllocator:
     """Hands out sandbox uids round-robin from the reserved range."""
 
@@ -68,15 +81,15 @@ def write_id_maps(pid: int, uid: int, gid: int) -> None:
         f.write(f"0 {gid} 1\n")
 
 
-def confine_frame(profile: Profile, uid: int, cgroup_procs: list[str]) -> dict[str, Any]:
-    """The ``confine`` frame for one worker of ``profile`` running as ``uid``.
+def confine_frame(profile: Profile, uid: int, cgroup_procs: list[str], site: SiteBind | None = None) -> dict[str, Any]:
+    """The ``confine`` frame for one worker of ``profile`` running as ``uid`` (with ``site`` bound).
 
     Only a root gateway can map another uid; an unprivileged gateway's sandboxes run as its
     own uid outside (still uid 0 without capabilities inside, in their own namespaces).
     """
     if os.geteuid() != 0:
         uid = os.geteuid()
-    return {
+    frame: dict[str, Any] = {
         "op": "confine",
         "gateway_pid": os.getpid(),
         "cgroup_procs": cgroup_procs,
@@ -96,3 +109,6 @@ def confine_frame(profile: Profile, uid: int, cgroup_procs: list[str]) -> dict[s
         },
         "seccomp_bpf": _bpf(profile.seccomp, profile.seccomp_extra_denied, profile.network != "none"),
     }
+    if site is not None:
+        frame["site"] = {"source": str(site.source), "writable": site.writable}
+    return frame

@@ -150,6 +150,27 @@ class CompiledFrame(BaseModel):
     code: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9+/]+={0,2}$")] | None
 
 
+class InstalledPackage(BaseModel):
+    """One package pip installed (name and version as its metadata says, checked for shape)."""
+
+    model_config = _STRICT
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")]
+    version: Annotated[str, Field(pattern=r"^[A-Za-z0-9._+!-]{1,200}$")]
+
+
+class InstalledFrame(BaseModel):
+    """Answer to an ``install`` job: pip's outcome and the packages it installed.
+
+    ``error`` is a summary; pip's own message is in the captured output.
+    """
+
+    model_config = _STRICT
+    op: Literal["installed"]
+    ok: bool
+    packages: Annotated[list[InstalledPackage], Field(max_length=1000)]
+    error: Annotated[str, Field(max_length=4096)]
+
+
 Frame = Annotated[
     ReadyFrame
     | UnsharedFrame
@@ -161,7 +182,8 @@ Frame = Annotated[
     | ResultFrame
     | InspectedFrame
     | LoadErrorFrame
-    | InvalidValvesFrame,
+    | InvalidValvesFrame
+    | InstalledFrame,
     Field(discriminator="op"),
 ]
 FRAME: TypeAdapter[Frame] = TypeAdapter(Frame)

@@ -24,7 +24,7 @@ from gateway.metrics.families import Metrics, PoolState
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import Cgroups
 from gateway.sandbox.codecache import CodeCache
-from gateway.sandbox.confinement import UidAllocator
+from gateway.sandbox.confinement import SiteBind, UidAllocator
 from gateway.sandbox.pool import WarmPool
 from gateway.sandbox.worker import Spawn, StartFailed, Worker, runner_config, spawner
 from gateway.sandbox.zygote import ZygoteFailed, ZygoteSlot, become_subreaper
@@ -94,10 +94,12 @@ class Launcher:
 
         return fork
 
-    async def start(self, profile: Profile) -> Worker:
-        """A new ready worker of ``profile`` (not from the pool)."""
+    async def start(self, profile: Profile, site: SiteBind | None = None) -> Worker:
+        """A new ready worker of ``profile`` (not from the pool), with ``site`` bound if given."""
         began = time.monotonic()
-        worker = await Worker.start(profile, spawn=self._spawner(profile), cgroups=self.cgroups, uid=self._uids.next())
+        worker = await Worker.start(
+            profile, spawn=self._spawner(profile), cgroups=self.cgroups, uid=self._uids.next(), site=site
+        )
         if self._metrics is not None:
             self._metrics.sandbox_start.labels(profile.name).observe(time.monotonic() - began)
         return worker
@@ -126,11 +128,16 @@ class Launcher:
 
     @asynccontextmanager
     async def worker(
-        self, profile: Profile, pool: Pool = "invoke", *, wait_limit: float | None = None
+        self, profile: Profile, pool: Pool = "invoke", *, wait_limit: float | None = None, site: SiteBind | None = None
     ) -> AsyncIterator[Worker]:
         """A ready worker for one job; stopped on exit, whatever happened, then released.
 
         NoCapacity when no capacity slot frees up within ``wait_limit`` seconds.
+
+        A worker with a ``site`` (a function's installed requirements) never comes from the
+        warm pool, whose workers were confined before anyone knew which function they would
+        run: it is forked on demand from the same zygote (or spawned, in ``fresh`` mode)
+        and confined with the extra bind.
 
         On exit the sandbox is killed and its output and counters collected (Worker.stop)
         before the caller goes on, so that it can build its result; reaping the worker and
@@ -151,10 +158,10 @@ class Launcher:
             )
         self._in_use += 1
         try:
-            warm = self.pool(profile)
+            warm = self.pool(profile) if site is None else None
             worker = warm.take() if warm is not None else None
             if worker is None:
-                worker = await self.start(profile)
+                worker = await self.start(profile, site)
         except BaseException:
             self._done_with(limiter, slot)
             raise

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from gateway.profiles import Profile
 from gateway.sandbox import procfs, strays
 from gateway.sandbox.cgroups import MIB, Cgroups, Counters, InvocationCgroup, Limits
-from gateway.sandbox.confinement import confine_frame, write_id_maps
+from gateway.sandbox.confinement import SiteBind, confine_frame, write_id_maps
 from gateway.sandbox.forked import ForkedProcess
 from gateway.sandbox.frames import FRAME, CompiledFrame, Frame, ReadyFrame, UnsharedFrame
 from runner import boot, wire
@@ -146,8 +146,10 @@ class Worker:
         self.returned = False
 
     @classmethod
-    async def start(cls, profile: Profile, *, spawn: Spawn, cgroups: Cgroups, uid: int) -> Worker:
-        """Start a worker with ``spawn``, place it in a new cgroup, confine it, wait until ready."""
+    async def start(
+        cls, profile: Profile, *, spawn: Spawn, cgroups: Cgroups, uid: int, site: SiteBind | None = None
+    ) -> Worker:
+        """Start a worker with ``spawn``, place it in a new cgroup, confine it (with ``site``), wait until ready."""
         # A sandbox's PID 1 that outlived its worker is adopted (and reaped) some time later.
         strays.reap()
         limits = Limits(memory_bytes=profile.memory_mib * MIB, pids=profile.pids, cpu_cores=profile.cpu_cores)
@@ -161,7 +163,7 @@ class Worker:
         try:
             # The worker moves itself into its cgroup as the first thing it does with this
             # frame, before it forks, unshares or runs anything of the plugin's.
-            frame = confine_frame(profile, uid, cgroup.procs_files())
+            frame = confine_frame(profile, uid, cgroup.procs_files(), site)
             await worker.send(frame)
             with anyio.fail_after(profile.start_timeout_seconds):
                 first = await worker.receive()

@@ -13,6 +13,7 @@ from gateway._proto.airlock.v1 import airlock_pb2 as pb
 from gateway.errors import InvalidRequest, ProtocolError
 from gateway.invocation import domain
 from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction
+from gateway.requirements.progress import Progress, Stage
 from gateway.sandbox.usage import Usage
 from runner.wire import HOST_METHODS, forwardable
 
@@ -131,7 +132,39 @@ def function(record: FunctionRecord, *, with_source: bool = True) -> pb.Function
         source=record.source if with_source else "",
         created_at_ms=record.created_at_ms,
         updated_at_ms=record.updated_at_ms,
+        requirements=_requirements(record),
     )
+
+
+_STATES = {
+    "": pb.Requirements.STATE_UNSPECIFIED,
+    "ready": pb.Requirements.STATE_READY,
+    "skipped": pb.Requirements.STATE_SKIPPED,
+    "failed": pb.Requirements.STATE_FAILED,
+}
+_STATE_NAMES = {value: name for name, value in _STATES.items()}
+_STAGES = {stage: pb.PutProgress.Stage.Value(f"STAGE_{stage.name}") for stage in Stage}
+
+
+def _requirements(record: FunctionRecord) -> pb.Requirements:
+    return pb.Requirements(
+        specs=record.requirements,
+        digest=record.requirements_digest,
+        state=_STATES[record.requirements_state],
+        error=record.requirements_error,
+        installed=record.requirements_installed,
+    )
+
+
+def put_progress(progress: Progress) -> pb.PutFunctionProgress:
+    """Progress → PutFunctionProgress (one stage of a registration)."""
+    return pb.PutFunctionProgress(progress=pb.PutProgress(stage=_STAGES[progress.stage], message=progress.message))
+
+
+def put_progress_from_proto(message: pb.PutProgress) -> Progress:
+    """PutProgress → Progress (client side)."""
+    stage = next(stage for stage, value in _STAGES.items() if value == message.stage)
+    return Progress(stage, message.message)
 
 
 def action_button(button: ActionButton) -> pb.ActionButton:
@@ -298,6 +331,11 @@ def function_from_proto(message: pb.Function) -> FunctionRecord:
         model_ids=tuple(message.model_ids),
         created_at_ms=message.created_at_ms,
         updated_at_ms=message.updated_at_ms,
+        requirements=tuple(message.requirements.specs),
+        requirements_digest=message.requirements.digest,
+        requirements_state=_STATE_NAMES.get(message.requirements.state, ""),
+        requirements_installed=tuple(message.requirements.installed),
+        requirements_error=message.requirements.error,
     )
 
 

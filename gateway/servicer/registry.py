@@ -14,6 +14,7 @@ from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.auth import current_role
 from gateway.errors import AirlockError
 from gateway.registry.service import Registry
+from gateway.requirements.progress import Progress
 from gateway.servicer import convert
 from gateway.servicer.status import abort
 
@@ -54,6 +55,23 @@ class RegistryServicer(pb_grpc.RegistryServicer):
         record = await self._registry.put(convert.put_request(request))
         log.info("function_put", function_id=record.id, kind=record.kind, sha256=record.sha256)
         return convert.function(record)
+
+    @maps_errors
+    async def PutFunctionWithProgress(  # type: ignore[override]  # noqa: N802
+        self, request: pb.PutFunctionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        """PutFunction, writing each stage as it happens and the Function last.
+
+        Written with ``context.write`` from this coroutine (no generator): a failure then
+        aborts the stream with the same status the unary PutFunction would give.
+        """
+
+        async def report(progress: Progress) -> None:
+            await context.write(convert.put_progress(progress))
+
+        record = await self._registry.put(convert.put_request(request), report)
+        log.info("function_put", function_id=record.id, kind=record.kind, sha256=record.sha256)
+        await context.write(pb.PutFunctionProgress(function=convert.function(record)))
 
     @maps_errors
     async def GetFunction(self, request: pb.GetFunctionRequest, context: Any) -> pb.Function:  # noqa: N802

@@ -169,5 +169,6 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
             launcher=self._launcher,
             host=host,
             metrics=self._metrics,
+            site=self._registry.site(record),
         )
         return invocation, user_key(first.user)

@@ -21,6 +21,11 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 _RO = syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NODEV
 _DEVICE = syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NOEXEC
 _RO_ATTRS = syscalls.MOUNT_ATTR_RDONLY | syscalls.MOUNT_ATTR_NOSUID | syscalls.MOUNT_ATTR_NODEV
+#: The installer's output: writable, and noexec since nothing in it may run there.
+_RW = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
+_RW_ATTRS = syscalls.MOUNT_ATTR_NOSUID | syscalls.MOUNT_ATTR_NODEV | syscalls.MOUNT_ATTR_NOEXEC
+#: Where a requirement set is bound (runner.install.SITE).
+SITE = "/airlock/site"
 # Device binds must not be nodev, or opening them fails; read-only does not stop writing to
 # a character device such as /dev/null.
 _DEVICE_ATTRS = syscalls.MOUNT_ATTR_RDONLY | syscalls.MOUNT_ATTR_NOSUID | syscalls.MOUNT_ATTR_NOEXEC
@@ -42,10 +47,12 @@ class Sources:
     links: dict[str, str]
     devices: dict[str, int]
     detached: bool
+    #: Targets bound writable (the installer's SITE), all others read-only.
+    writable: frozenset[str] = frozenset()
 
     @classmethod
-    def open(cls, paths: list[str], *, detached: bool) -> Sources:
-        """Prepare every existing bind source and device."""
+    def open(cls, paths: list[str], *, detached: bool, site: dict[str, object] | None = None) -> Sources:
+        """Prepare every existing bind source and device, and the requirement ``site`` if any."""
         binds: dict[str, tuple[int, bool]] = {}
         links: dict[str, str] = {}
         for path in dict.fromkeys(paths):
@@ -53,8 +60,15 @@ class Sources:
                 links[path] = os.readlink(path)
             elif os.path.exists(path):
                 binds[path] = (cls._prepare(path, _RO_ATTRS, detached), os.path.isdir(path))
+        writable: frozenset[str] = frozenset()
+        if site is not None:
+            # A missing source is an error here, not a silently absent bind: the function
+            # would otherwise run without the requirements it was registered with.
+            attributes = _RW_ATTRS if site["writable"] else _RO_ATTRS
+            binds[SITE] = (cls._prepare(str(site["source"]), attributes, detached), True)
+            writable = frozenset({SITE}) if site["writable"] else writable
         devices = {d: cls._prepare(f"/dev/{d}", _DEVICE_ATTRS, detached) for d in DEVICES}
-        return cls(binds, links, devices, detached)
+        return cls(binds, links, devices, detached, writable)
 
     @staticmethod
     def _prepare(path: str, attributes: int, detached: bool) -> int:
@@ -105,7 +119,7 @@ def build_root(sources: Sources, tmp_size_mib: int, tmp_inodes: int) -> None:
     proc_flags = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | syscalls.MS_RDONLY
     syscalls.mount("proc", STAGING + "/proc", "proc", proc_flags, "subset=pid")
     for path, (fd, directory) in sorted(sources.binds.items()):
-        _bind(sources, fd, STAGING + path, directory=directory)
+        _bind(sources, fd, STAGING + path, directory=directory, flags=_RW if path in sources.writable else _RO)
     for path, target in sources.links.items():
         if not os.path.lexists(STAGING + path):
             os.makedirs(os.path.dirname(STAGING + path), exist_ok=True)

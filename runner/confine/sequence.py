@@ -39,14 +39,15 @@ def confine(config: dict[str, Any], keep_fds: tuple[int, ...], request_maps: Cal
             f.write("0")
     processes.die_with_parent(gateway)
     binds = list(config["binds"])
+    site = config.get("site")
     if os.geteuid() == 0:
         # Detached copies of the runtime, made while root can still read everything.
-        sources = filesystem.Sources.open(binds, detached=True)
+        sources = filesystem.Sources.open(binds, detached=True, site=site)
         namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]), request_maps)
     else:
         namespaces.enter(list(config["namespaces"]), int(config["uid"]), int(config["gid"]), request_maps)
         # Opened inside the new mount namespace, whose bind sources must belong to it.
-        sources = filesystem.Sources.open(binds, detached=False)
+        sources = filesystem.Sources.open(binds, detached=False, site=site)
         namespaces.become_sandbox_user()
     # The kernel clears the death signal whenever credentials change: ask again.
     processes.die_with_parent(gateway)
@@ -72,7 +73,10 @@ def confine(config: dict[str, Any], keep_fds: tuple[int, ...], request_maps: Cal
 def _confine_plugin_process(config: dict[str, Any], keep_fds: tuple[int, ...]) -> None:
     os.chdir("/tmp")
     limits.apply(config["limits"])
-    landlock.restrict(required=config["landlock"] == "required")
+    site = config.get("site")
+    # Writable for Landlock too only in the installer, whose output it is.
+    writable = ("/tmp", filesystem.SITE) if site is not None and site["writable"] else ("/tmp",)
+    landlock.restrict(required=config["landlock"] == "required", writable=writable)
     _close_other_fds(keep_fds)
     syscalls.install_seccomp(base64.b64decode(config["seccomp_bpf"]))
 

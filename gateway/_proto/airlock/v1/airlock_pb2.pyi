@@ -186,6 +186,7 @@ class Function(_message.Message):
     CREATED_AT_MS_FIELD_NUMBER: _builtins.int
     UPDATED_AT_MS_FIELD_NUMBER: _builtins.int
     DECLARES_ACTIONS_FIELD_NUMBER: _builtins.int
+    REQUIREMENTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     """Frontmatter title, else the id."""
@@ -227,6 +228,10 @@ class Function(_message.Message):
 
     @_builtins.property
     def model_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def requirements(self) -> Global___Requirements:
+        """The frontmatter `requirements` and their installation."""
+
     def __init__(
         self,
         *,
@@ -251,14 +256,171 @@ class Function(_message.Message):
         created_at_ms: _builtins.int = ...,
         updated_at_ms: _builtins.int = ...,
         declares_actions: _builtins.bool = ...,
+        requirements: Global___Requirements | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["requirements", b"requirements"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "created_at_ms", b"created_at_ms", "declares_actions", b"declares_actions", "default_valves_json", b"default_valves_json", "description", b"description", "icon_url", b"icon_url", "id", b"id", "is_active", b"is_active", "is_global", b"is_global", "kind", b"kind", "manifest", b"manifest", "model_ids", b"model_ids", "name", b"name", "priority", b"priority", "profile", b"profile", "sha256", b"sha256", "source", b"source", "updated_at_ms", b"updated_at_ms", "user_valves_schema_json", b"user_valves_schema_json", "valves_json", b"valves_json", "valves_schema_json", b"valves_schema_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "created_at_ms", b"created_at_ms", "declares_actions", b"declares_actions", "default_valves_json", b"default_valves_json", "description", b"description", "icon_url", b"icon_url", "id", b"id", "is_active", b"is_active", "is_global", b"is_global", "kind", b"kind", "manifest", b"manifest", "model_ids", b"model_ids", "name", b"name", "priority", b"priority", "profile", b"profile", "requirements", b"requirements", "sha256", b"sha256", "source", b"source", "updated_at_ms", b"updated_at_ms", "user_valves_schema_json", b"user_valves_schema_json", "valves_json", b"valves_json", "valves_schema_json", b"valves_schema_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Function: _TypeAlias = Function  # noqa: Y015
+
+@_typing.final
+class Requirements(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _State:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Requirements._State.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATE_UNSPECIFIED: Requirements._State.ValueType  # 0
+        """The function has no requirements."""
+        STATE_READY: Requirements._State.ValueType  # 1
+        """Installed; bound read-only into the function's sandboxes."""
+        STATE_SKIPPED: Requirements._State.ValueType  # 2
+        """Not installed: requirements_install is off (Open WebUI's behaviour with its switch off)."""
+        STATE_FAILED: Requirements._State.ValueType  # 3
+        """The installed set is missing (see error); the function cannot run until put again."""
+
+    class State(_State, metaclass=_StateEnumTypeWrapper): ...
+    STATE_UNSPECIFIED: Requirements.State.ValueType  # 0
+    """The function has no requirements."""
+    STATE_READY: Requirements.State.ValueType  # 1
+    """Installed; bound read-only into the function's sandboxes."""
+    STATE_SKIPPED: Requirements.State.ValueType  # 2
+    """Not installed: requirements_install is off (Open WebUI's behaviour with its switch off)."""
+    STATE_FAILED: Requirements.State.ValueType  # 3
+    """The installed set is missing (see error); the function cannot run until put again."""
+
+    SPECS_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    INSTALLED_FIELD_NUMBER: _builtins.int
+    digest: _builtins.str
+    """Content address of the installed set (shared by functions with the same set)."""
+    state: Global___Requirements.State.ValueType
+    error: _builtins.str
+    @_builtins.property
+    def specs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Normalised PEP 508 specs (as written when installs are off)."""
+
+    @_builtins.property
+    def installed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """name==version of every installed package, dependencies included."""
+
+    def __init__(
+        self,
+        *,
+        specs: _abc.Iterable[_builtins.str] | None = ...,
+        digest: _builtins.str = ...,
+        state: Global___Requirements.State.ValueType = ...,
+        error: _builtins.str = ...,
+        installed: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "error", b"error", "installed", b"installed", "specs", b"specs", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Requirements: _TypeAlias = Requirements  # noqa: Y015
+
+@_typing.final
+class PutProgress(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Stage:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StageEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[PutProgress._Stage.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STAGE_UNSPECIFIED: PutProgress._Stage.ValueType  # 0
+        STAGE_CHECKING: PutProgress._Stage.ValueType  # 1
+        """Requirements parsed and checked against requirements_allow/requirements_deny."""
+        STAGE_INSTALLING: PutProgress._Stage.ValueType  # 2
+        """pip runs in the installer sandbox."""
+        STAGE_OUTPUT: PutProgress._Stage.ValueType  # 3
+        """One line pip printed (message)."""
+        STAGE_VERIFYING: PutProgress._Stage.ValueType  # 4
+        """Every package pip resolved, dependencies included, is checked against the lists."""
+        STAGE_INSTALLED: PutProgress._Stage.ValueType  # 5
+        """The set is installed and compiled."""
+        STAGE_REUSED: PutProgress._Stage.ValueType  # 6
+        """The set was already installed and is shared."""
+        STAGE_SKIPPED: PutProgress._Stage.ValueType  # 7
+        """requirements_install is off: not installed."""
+        STAGE_LOADING: PutProgress._Stage.ValueType  # 8
+        """The source is loading in a worker."""
+
+    class Stage(_Stage, metaclass=_StageEnumTypeWrapper): ...
+    STAGE_UNSPECIFIED: PutProgress.Stage.ValueType  # 0
+    STAGE_CHECKING: PutProgress.Stage.ValueType  # 1
+    """Requirements parsed and checked against requirements_allow/requirements_deny."""
+    STAGE_INSTALLING: PutProgress.Stage.ValueType  # 2
+    """pip runs in the installer sandbox."""
+    STAGE_OUTPUT: PutProgress.Stage.ValueType  # 3
+    """One line pip printed (message)."""
+    STAGE_VERIFYING: PutProgress.Stage.ValueType  # 4
+    """Every package pip resolved, dependencies included, is checked against the lists."""
+    STAGE_INSTALLED: PutProgress.Stage.ValueType  # 5
+    """The set is installed and compiled."""
+    STAGE_REUSED: PutProgress.Stage.ValueType  # 6
+    """The set was already installed and is shared."""
+    STAGE_SKIPPED: PutProgress.Stage.ValueType  # 7
+    """requirements_install is off: not installed."""
+    STAGE_LOADING: PutProgress.Stage.ValueType  # 8
+    """The source is loading in a worker."""
+
+    STAGE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    stage: Global___PutProgress.Stage.ValueType
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        stage: Global___PutProgress.Stage.ValueType = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "stage", b"stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutProgress: _TypeAlias = PutProgress  # noqa: Y015
+
+@_typing.final
+class PutFunctionProgress(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    FUNCTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def progress(self) -> Global___PutProgress: ...
+    @_builtins.property
+    def function(self) -> Global___Function:
+        """Last: the stored function."""
+
+    def __init__(
+        self,
+        *,
+        progress: Global___PutProgress | None = ...,
+        function: Global___Function | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["function", b"function", "item", b"item", "progress", b"progress"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["function", b"function", "item", b"item", "progress", b"progress"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["progress", "function"]  # noqa: Y015
+    _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
+
+Global___PutFunctionProgress: _TypeAlias = PutFunctionProgress  # noqa: Y015
 
 @_typing.final
 class GetFunctionRequest(_message.Message):

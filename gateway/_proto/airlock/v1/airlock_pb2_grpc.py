@@ -41,6 +41,11 @@ class RegistryStub:
                 request_serializer=airlock_dot_v1_dot_airlock__pb2.PutFunctionRequest.SerializeToString,
                 response_deserializer=airlock_dot_v1_dot_airlock__pb2.Function.FromString,
                 _registered_method=True)
+        self.PutFunctionWithProgress = channel.unary_stream(
+                '/airlock.v1.Registry/PutFunctionWithProgress',
+                request_serializer=airlock_dot_v1_dot_airlock__pb2.PutFunctionRequest.SerializeToString,
+                response_deserializer=airlock_dot_v1_dot_airlock__pb2.PutFunctionProgress.FromString,
+                _registered_method=True)
         self.GetFunction = channel.unary_unary(
                 '/airlock.v1.Registry/GetFunction',
                 request_serializer=airlock_dot_v1_dot_airlock__pb2.GetFunctionRequest.SerializeToString,
@@ -76,6 +81,14 @@ class RegistryServicer:
     def PutFunction(self, request, context):
         """Create or replace a function. The source is loaded in a worker process first;
         a source that does not load is rejected with INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutFunctionWithProgress(self, request, context):
+        """PutFunction, streaming its progress (requirements checked, pip's output, loading)
+        and ending with the Function; a failure ends the stream with PutFunction's status.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,6 +133,11 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.PutFunction,
                     request_deserializer=airlock_dot_v1_dot_airlock__pb2.PutFunctionRequest.FromString,
                     response_serializer=airlock_dot_v1_dot_airlock__pb2.Function.SerializeToString,
+            ),
+            'PutFunctionWithProgress': grpc.unary_stream_rpc_method_handler(
+                    servicer.PutFunctionWithProgress,
+                    request_deserializer=airlock_dot_v1_dot_airlock__pb2.PutFunctionRequest.FromString,
+                    response_serializer=airlock_dot_v1_dot_airlock__pb2.PutFunctionProgress.SerializeToString,
             ),
             'GetFunction': grpc.unary_unary_rpc_method_handler(
                     servicer.GetFunction,
@@ -176,6 +194,33 @@ class Registry:
             '/airlock.v1.Registry/PutFunction',
             airlock_dot_v1_dot_airlock__pb2.PutFunctionRequest.SerializeToString,
             airlock_dot_v1_dot_airlock__pb2.Function.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutFunctionWithProgress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/airlock.v1.Registry/PutFunctionWithProgress',
+            airlock_dot_v1_dot_airlock__pb2.PutFunctionRequest.SerializeToString,
+            airlock_dot_v1_dot_airlock__pb2.PutFunctionProgress.FromString,
             options,
             channel_credentials,
             insecure,

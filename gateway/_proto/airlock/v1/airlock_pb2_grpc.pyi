@@ -48,6 +48,10 @@ class RegistryStub:
     """Create or replace a function. The source is loaded in a worker process first;
     a source that does not load is rejected with INVALID_ARGUMENT.
     """
+    PutFunctionWithProgress: _grpc.UnaryStreamMultiCallable[_airlock_pb2.PutFunctionRequest, _airlock_pb2.PutFunctionProgress]
+    """PutFunction, streaming its progress (requirements checked, pip's output, loading)
+    and ending with the Function; a failure ends the stream with PutFunction's status.
+    """
     GetFunction: _grpc.UnaryUnaryMultiCallable[_airlock_pb2.GetFunctionRequest, _airlock_pb2.Function]
     ListFunctions: _grpc.UnaryUnaryMultiCallable[_airlock_pb2.ListFunctionsRequest, _airlock_pb2.ListFunctionsResponse]
     DeleteFunction: _grpc.UnaryUnaryMultiCallable[_airlock_pb2.DeleteFunctionRequest, _airlock_pb2.DeleteFunctionResponse]
@@ -66,6 +70,10 @@ class RegistryAsyncStub(RegistryStub):
     PutFunction: _aio.UnaryUnaryMultiCallable[_airlock_pb2.PutFunctionRequest, _airlock_pb2.Function]  # type: ignore[assignment]
     """Create or replace a function. The source is loaded in a worker process first;
     a source that does not load is rejected with INVALID_ARGUMENT.
+    """
+    PutFunctionWithProgress: _aio.UnaryStreamMultiCallable[_airlock_pb2.PutFunctionRequest, _airlock_pb2.PutFunctionProgress]  # type: ignore[assignment]
+    """PutFunction, streaming its progress (requirements checked, pip's output, loading)
+    and ending with the Function; a failure ends the stream with PutFunction's status.
     """
     GetFunction: _aio.UnaryUnaryMultiCallable[_airlock_pb2.GetFunctionRequest, _airlock_pb2.Function]  # type: ignore[assignment]
     ListFunctions: _aio.UnaryUnaryMultiCallable[_airlock_pb2.ListFunctionsRequest, _airlock_pb2.ListFunctionsResponse]  # type: ignore[assignment]
@@ -88,6 +96,16 @@ class RegistryServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_airlock_pb2.Function, _abc.Awaitable[_airlock_pb2.Function]]:
         """Create or replace a function. The source is loaded in a worker process first;
         a source that does not load is rejected with INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def PutFunctionWithProgress(
+        self,
+        request: _airlock_pb2.PutFunctionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_airlock_pb2.PutFunctionProgress], _abc.AsyncIterator[_airlock_pb2.PutFunctionProgress]]:
+        """PutFunction, streaming its progress (requirements checked, pip's output, loading)
+        and ending with the Function; a failure ends the stream with PutFunction's status.
         """
 
     @_abc_1.abstractmethod
