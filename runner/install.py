@@ -75,6 +75,9 @@ def _install(job: dict[str, Any]) -> dict[str, Any]:
 
     # Files must be readable by the (other) uids of the sandboxes that will import them.
     os.umask(0o022)
+    # The environment is empty; newer pips look up a home for their cache and config even
+    # with --no-cache-dir --isolated. The sandbox's own private /tmp is the only candidate.
+    os.environ["HOME"] = "/tmp"
     try:
         status = pip_main(pip_arguments(list(job["specs"]), list(job["source_options"])))
     except SystemExit as exc:  # pip's option parser exits on errors
