@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gateway.egress.plan import sandbox_plan
 from gateway.profiles import Profile
 from gateway.sandbox.seccomp_policy import compile_bpf
 from runner import boot
@@ -68,12 +69,17 @@ def write_id_maps(pid: int, uid: int, gid: int) -> None:
         f.write(f"0 {gid} 1\n")
 
 
-def confine_frame(profile: Profile, uid: int, cgroup_procs: list[str]) -> dict[str, Any]:
+def confine_frame(
+    profile: Profile, uid: int, cgroup_procs: list[str], egress_dir: Path | None = None
+) -> dict[str, Any]:
     """The ``confine`` frame for one worker of ``profile`` running as ``uid``.
 
     Only a root gateway can map another uid; an unprivileged gateway's sandboxes run as its
     own uid outside (still uid 0 without capabilities inside, in their own namespaces).
+    ``egress_dir`` is the directory of the profile's egress relay (network = "egress").
     """
+    if profile.network == "egress" and egress_dir is None:
+        raise ValueError(f"profile {profile.name!r} has network = 'egress' but the gateway runs no relay for it")
     if os.geteuid() != 0:
         uid = os.geteuid()
     return {
@@ -95,4 +101,5 @@ def confine_frame(profile: Profile, uid: int, cgroup_procs: list[str]) -> dict[s
             "cpu_seconds": profile.cpu_seconds,
         },
         "seccomp_bpf": _bpf(profile.seccomp, profile.seccomp_extra_denied, profile.network != "none"),
+        "egress": sandbox_plan(profile, egress_dir) if profile.network == "egress" and egress_dir else None,
     }
