@@ -8,9 +8,7 @@ asyncio, requests, httpx and aiohttp, in forked (warm) and spawned (fresh) sandb
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,38 +18,17 @@ from gateway.client import AirlockClient, Outcome
 from gateway.egress.plan import RELAY_SOCKET
 from gateway.profiles import Profile
 from gateway.server import Gateway
+from tests.hello_server import hello_server
 from tests.helpers import drain, register
 
 pytestmark = pytest.mark.anyio
 
 
-class _Hello(BaseHTTPRequestHandler):
-    """Answers every GET with ``hello <path>``."""
-
-    def do_GET(self) -> None:
-        body = f"hello {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def host_server() -> Iterator[int]:
     """An HTTP server on the host's loopback; yields its port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with hello_server() as port:
+        yield port
 
 
 @pytest.fixture
