@@ -104,6 +104,14 @@ def test_refused_profiles_say_why(tmp_path: Path) -> None:
     assert len(refusals(profiles["lax"], bare)) == 3
 
 
+def test_egress_profiles_are_refused_where_the_sandbox_loopback_cannot_be_built() -> None:
+    networked = load_profiles(shipped_profiles_dir())["networked"]
+    host = HostSupport(None, 7, None, None, "v1", egress="unshare: [Errno 1] Operation not permitted")
+    assert refusals(networked, host) == ["network egress is unavailable: unshare: [Errno 1] Operation not permitted"]
+    assert refusals(load_profiles(shipped_profiles_dir())["default"], host) == []
+    assert "network egress:  missing (unshare: [Errno 1] Operation not permitted)" in host.lines()
+
+
 def test_every_field_is_documented() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "PROFILES.md").read_text()
     for name in Profile.model_fields:
