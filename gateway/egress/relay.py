@@ -87,7 +87,9 @@ class EgressRelay:
 
     async def serve(self, listener: socket.socket) -> None:
         """Accept relay requests on ``listener`` (a bound, listening unix socket)."""
-        self._server = await asyncio.start_unix_server(self._accepted, sock=listener, limit=MAX_ENTRY_CHARS + 2)
+        # The stream's default buffer limit (64 KiB): a smaller one would also throttle the
+        # relayed bytes that follow the request line. The line's own bound is _request's.
+        self._server = await asyncio.start_unix_server(self._accepted, sock=listener)
 
     async def aclose(self) -> None:
         """Stop accepting and end every relayed connection."""
@@ -215,6 +217,8 @@ async def _request(reader: asyncio.StreamReader) -> str:
             line = await reader.readuntil(b"\n")
     except (asyncio.LimitOverrunError, asyncio.IncompleteReadError, TimeoutError):
         raise Refused("malformed", "no complete request line") from None
+    if len(line) > MAX_ENTRY_CHARS + 1:
+        raise Refused("malformed", f"the request line is longer than {MAX_ENTRY_CHARS} characters")
     try:
         return line[:-1].decode("ascii")
     except UnicodeDecodeError:

@@ -10,9 +10,15 @@ sees it (errno, resolver code, relay answer) and, for the gateway's, as its metr
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import socket
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import pytest
 
 from gateway.client import AirlockClient
@@ -31,6 +37,43 @@ def servers() -> Iterator[dict[str, int]]:
         yield {"allowed": allowed, "named": named, "unlisted": unlisted}
 
 
+@dataclass
+class Holder:
+    """A TCP server on the host's loopback that greets one connection and never closes it."""
+
+    listener: socket.socket
+    accepted: queue.Queue[socket.socket] = field(default_factory=queue.Queue)
+
+    @property
+    def port(self) -> int:
+        port: int = self.listener.getsockname()[1]
+        return port
+
+    def serve_one(self) -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = self.listener.accept()
+            connection.sendall(b"hi")
+            self.accepted.put(connection)
+
+
+@pytest.fixture
+def holder() -> Iterator[Holder]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(30)
+        server = Holder(listener)
+        thread = threading.Thread(target=server.serve_one, daemon=True)
+        thread.start()
+        yield server
+        # Wakes an accept() still waiting (Linux): most tests never connect to the holder.
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+        thread.join()
+        while not server.accepted.empty():
+            server.accepted.get().close()
+
+
 @pytest.fixture
 def grpc_port() -> int:
     return free_port()
@@ -43,8 +86,11 @@ def gateway_config(gateway_config: GatewayConfig, grpc_port: int) -> GatewayConf
 
 
 @pytest.fixture
-def profiles_dir(profiles_dir: Path, sandbox_mode: str, servers: dict[str, int], grpc_port: int) -> Path:
+def profiles_dir(
+    profiles_dir: Path, sandbox_mode: str, servers: dict[str, int], grpc_port: int, holder: Holder
+) -> Path:
     allow = [f"127.0.0.1:{servers['allowed']}", f"localhost:{servers['named']}", f"127.0.0.1:{grpc_port}"]
+    allow.append(f"127.0.0.1:{holder.port}")
     (profiles_dir / "egress.toml").write_text(
         f'mode = "{sandbox_mode}"\nnetwork = "egress"\negress_allow = {allow!r}\n'.replace("'", '"')
         + "egress_max_connections = 3\nwall_seconds = 20\nsession_seconds = 30\n"
@@ -174,6 +220,16 @@ async def test_cant_send_udp_anywhere_outside(client: AirlockClient, host: str, 
     attacked = await attack(client, "egress", "udp", profile="egress", host=host, port=port)
     # The sandbox's network namespace has a loopback and no route.
     assert attacked.value == "ENETUNREACH"
+
+
+async def test_cant_keep_a_relayed_connection_after_the_sandbox_ends(client: AirlockClient, holder: Holder) -> None:
+    attacked = await attack(client, "egress", "leave_open", profile="egress", host="127.0.0.1", port=holder.port)
+    assert attacked.value == "left open"  # after the server's greeting: connected end to end
+    with holder.accepted.get(timeout=10) as accepted:
+        accepted.settimeout(10)
+        # The sandbox ended, and so did the gateway's side of its connection (no timeout).
+        # On a thread: the gateway's relay runs on this test's event loop.
+        assert await anyio.to_thread.run_sync(accepted.recv, 64) == b""
 
 
 async def test_cant_write_into_the_relay_directory(client: AirlockClient) -> None:

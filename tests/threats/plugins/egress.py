@@ -112,6 +112,19 @@ def flood(body):
     return answers
 
 
+LEFT_OPEN = []
+
+
+def leave_open(body):
+    """Open an allowed connection, wait for the server's greeting, and keep it open."""
+    sock = socket.create_connection((body["host"], body["port"]), timeout=5)
+    greeting = b""
+    while len(greeting) < 2:
+        greeting += sock.recv(2 - len(greeting))
+    LEFT_OPEN.append(sock)
+    return "left open"
+
+
 def write_relay_dir(body):
     try:
         with open("/run/airlock/planted", "w") as f:
@@ -121,7 +134,7 @@ def write_relay_dir(body):
     return "written"
 
 
-ATTACKS = {f.__name__: f for f in (open_sockets, resolve, fetch, udp, forge, flood, write_relay_dir)}
+ATTACKS = {f.__name__: f for f in (open_sockets, resolve, fetch, udp, forge, flood, leave_open, write_relay_dir)}
 
 
 class Action:
