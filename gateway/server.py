@@ -18,6 +18,7 @@ from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.admission import Admission
 from gateway.auth import Authenticator, AuthInterceptor
 from gateway.config import GatewayConfig, is_loopback, split_host_port
+from gateway.egress.relays import EgressRelays
 from gateway.errors import AirlockError
 from gateway.metrics import Metrics
 from gateway.metrics.exporter import MetricsListener
@@ -152,7 +153,8 @@ class Gateway:
         if not bytecode.precompile():
             log.warning("runner_bytecode_not_written", directory=str(bytecode.runner_dir()))
         self.metrics = Metrics()
-        self.launcher = Launcher(cgroups, metrics=self.metrics)
+        self.egress = EgressRelays(config.data_dir / "egress", metrics=self.metrics)
+        self.launcher = Launcher(cgroups, metrics=self.metrics, egress=self.egress)
         self.admission = Admission(
             max_inflight=config.max_inflight,
             max_inflight_per_user=config.max_inflight_per_user,
@@ -169,6 +171,8 @@ class Gateway:
         ]
         self.server = grpc.aio.server(interceptors=interceptors, options=server_options(config))
         self.port = self._listen(credentials)
+        if self.port is not None:
+            self.egress.own_ports.add(self.port)
         try:
             self.registry = Registry.open(
                 config.data_dir,
@@ -241,6 +245,7 @@ class Gateway:
         """Start serving (and warm the profiles' pools unless configured not to)."""
         if self.config.metrics_listen:
             self.metrics_listener = MetricsListener(self.config.metrics_listen, self.metrics.registry)
+            self.egress.own_ports.add(self.metrics_listener.port)
         if self.config.warm_up:
             self.launcher.warm_up(list(self.profiles.values()))
         await self.server.start()

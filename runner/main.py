@@ -110,10 +110,14 @@ def serve(channel_in: int, channel_out: int, config: dict[str, Any]) -> NoReturn
     if confinement is None or confinement.get("op") != "confine":
         os._exit(2)
     try:
-        sequence.confine(confinement, keep_fds=(channel_in, channel_out), request_maps=lambda: _request_maps(channel))
+        forwarder = sequence.confine(
+            confinement, keep_fds=(channel_in, channel_out), request_maps=lambda: _request_maps(channel)
+        )
     except BaseException as exc:  # noqa: BLE001 - any failed step stops the worker, said on stderr
         print(f"confinement failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)  # noqa: T201
         os._exit(70)
+    if forwarder is not None:
+        forwarder.start()  # the runner's code, after confinement, before any of the plugin's
     workdir = Path("/tmp")
     tempfile.tempdir = str(workdir)
     site = confinement.get("site")

@@ -165,7 +165,15 @@ def main(config: dict[str, Any]) -> NoReturn:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.close(devnull)
-    _preload()
+    # HOME only while importing: with no HOME, sysconfig (pulled in by zoneinfo) asks the
+    # passwd database for the home directory, and that first use makes glibc read the
+    # HOST's /etc/nsswitch.conf; glibc never re-reads it once the root has changed
+    # (pivot_root), so every forked sandbox would ignore its own "hosts: files" and try DNS.
+    os.environ["HOME"] = "/"
+    try:
+        _preload()
+    finally:
+        del os.environ["HOME"]
     # Objects that exist now are never collected; keeping the collector away from them
     # keeps their pages shared with every forked sandbox instead of copied.
     gc.collect()

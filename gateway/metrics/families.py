@@ -157,6 +157,19 @@ class Metrics:
             ("method", "result"),
             registry=r,
         )
+        # -- egress (network = "egress" profiles) -----------------------------------------
+        self.egress_connections = Counter(
+            "airlock_egress_connections",
+            "Connections sandboxes asked the egress relay for, by profile and verdict.",
+            ("profile", "verdict"),
+            registry=r,
+        )
+        self.egress_bytes = Counter(
+            "airlock_egress_bytes",
+            "Bytes relayed for sandboxes: out (sandbox to remote host) and in.",
+            ("profile", "direction"),
+            registry=r,
+        )
         self._pools = _PoolCollector()
         r.register(self._pools)
         try:
@@ -192,6 +205,10 @@ class Metrics:
             self.peak_memory.labels(profile).observe(usage.peak_memory_bytes)
             self.cpu.labels(profile).observe(usage.cpu_ms / 1000)
 
+    def egress_connection(self, profile: str, verdict: str) -> None:
+        """Count one relay request and its verdict (one of EGRESS_VERDICTS)."""
+        self.egress_connections.labels(profile, verdict if verdict in EGRESS_VERDICTS else labels.OTHER).inc()
+
     def event(self, type_: str) -> None:
         """Count one event of a plugin."""
         self.events.labels(labels.event_type(type_)).inc()
@@ -215,4 +232,16 @@ REJECT_REASONS = (
     "unauthenticated",
     "permission_denied",
     "request_too_large",
+)
+
+#: What the egress relay answered (the ``verdict`` label of airlock_egress_connections_total).
+EGRESS_VERDICTS = (
+    "allowed",
+    "not_listed",
+    "malformed",
+    "forbidden_address",
+    "gateway_port",
+    "resolve_failed",
+    "connect_failed",
+    "too_many_connections",
 )

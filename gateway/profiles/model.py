@@ -7,13 +7,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.egress.allowlist import EntryError, parse_entries, parse_network
+
 KIB = 1024
 MIB = 1024 * KIB
 Namespace = Literal["user", "mount", "pid", "net", "ipc", "uts", "cgroup"]
 ALL_NAMESPACES: tuple[Namespace, ...] = ("user", "mount", "pid", "net", "ipc", "uts", "cgroup")
 #: The confinement is built on these (ipc: no SysV IPC shared with the host or another
-#: sandbox); a profile cannot turn them off. ``net`` is required too while network is none.
+#: sandbox); a profile cannot turn them off. ``net`` is required too (see _consistent).
 REQUIRED_NAMESPACES = frozenset({"user", "mount", "pid", "ipc"})
+#: Paths an egress sandbox writes or mounts itself: a read-only bind must not hide them.
+EGRESS_PATHS = ("/etc/hosts", "/etc/nsswitch.conf", "/run/airlock")
 
 
 class Profile(BaseModel):
@@ -89,7 +93,7 @@ class Profile(BaseModel):
     )
     namespaces: tuple[Namespace, ...] = Field(
         default=ALL_NAMESPACES,
-        description="Namespaces the sandbox gets; user, mount, pid and ipc always, net without network.",
+        description="Namespaces the sandbox gets; user, mount, pid, ipc and net always.",
     )
     readonly_paths: tuple[str, ...] = Field(
         default=(), description="Extra host paths visible read-only (the Python runtime is always visible)."
@@ -101,7 +105,27 @@ class Profile(BaseModel):
     landlock: Literal["required", "best-effort"] = Field(
         default="required", description="Whether a host without Landlock may run this profile (without it)."
     )
-    network: Literal["none"] = Field(default="none", description="Network access: none (an empty network namespace).")
+    network: Literal["none", "egress"] = Field(
+        default="none",
+        description="Network access: 'none' (an empty network namespace) or 'egress' (only the hosts and "
+        "ports of egress_allow, through the gateway's relay).",
+    )
+    egress_allow: tuple[str, ...] = Field(
+        default=(),
+        description="Destinations an egress profile may reach, as HOST:PORT (a name, an IPv4 address or "
+        "[IPv6]); required for network = 'egress', forbidden otherwise.",
+    )
+    egress_allow_private: tuple[str, ...] = Field(
+        default=(),
+        description="Networks (CIDR) a listed name may resolve into although they are loopback, private or "
+        "link-local; an entry that is an IP literal needs no line here.",
+    )
+    egress_connect_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="How long the gateway resolves and connects for one connection."
+    )
+    egress_max_connections: int = Field(
+        default=16, ge=1, le=1024, description="Relayed connections one sandbox may hold open at once."
+    )
     hostname: str = Field(default="airlock", pattern=r"^[a-z0-9-]{1,63}$", description="Hostname in the sandbox.")
     call_timeout_seconds: float = Field(
         default=300.0, gt=0, le=86_400, description="Default wait for the host's answer to an __event_call__."
@@ -134,6 +158,22 @@ class Profile(BaseModel):
                 raise ValueError(f"read-only paths cannot be below /proc, /dev or /sys: {path!r}")
         return value
 
+    @field_validator("egress_allow")
+    @classmethod
+    def _valid_entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(entry.text for entry in parse_entries(value))
+        except EntryError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("egress_allow_private")
+    @classmethod
+    def _valid_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(str(parse_network(text)) for text in value)
+        except EntryError as exc:
+            raise ValueError(str(exc)) from None
+
     @field_validator("seccomp_extra_denied")
     @classmethod
     def _known_syscalls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -150,6 +190,17 @@ class Profile(BaseModel):
             raise ValueError("session_seconds must be at least wall_seconds")
         if self.frame_bytes > self.output_bytes:
             raise ValueError("frame_bytes must not exceed output_bytes")
-        if self.network == "none" and "net" not in self.namespaces:
-            raise ValueError('network = "none" needs the net namespace (otherwise the host\'s network is shared)')
+        if "net" not in self.namespaces:
+            # Egress too: the sandbox reaches the network only through the gateway's relay.
+            raise ValueError(
+                f'network = "{self.network}" needs the net namespace (otherwise the host\'s network is shared)'
+            )
+        if self.network == "none" and (self.egress_allow or self.egress_allow_private):
+            raise ValueError('egress_allow and egress_allow_private need network = "egress"')
+        if self.network == "egress":
+            if not self.egress_allow:
+                raise ValueError('network = "egress" needs egress_allow: the HOST:PORT destinations it may reach')
+            for path in self.readonly_paths:
+                if any(f"{special}/".startswith(f"{path}/") for special in EGRESS_PATHS):
+                    raise ValueError(f"read-only path {path!r} would hide the sandbox's {', '.join(EGRESS_PATHS)}")
         return self

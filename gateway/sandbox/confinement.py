@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gateway.egress.plan import sandbox_plan
 from gateway.profiles import Profile
 from gateway.sandbox.seccomp_policy import compile_bpf
 from runner import boot
@@ -81,12 +82,23 @@ def write_id_maps(pid: int, uid: int, gid: int) -> None:
         f.write(f"0 {gid} 1\n")
 
 
-def confine_frame(profile: Profile, uid: int, cgroup_procs: list[str], site: SiteBind | None = None) -> dict[str, Any]:
-    """The ``confine`` frame for one worker of ``profile`` running as ``uid`` (with ``site`` bound).
+def confine_frame(
+    profile: Profile,
+    uid: int,
+    cgroup_procs: list[str],
+    site: SiteBind | None = None,
+    egress_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The ``confine`` frame for one worker of ``profile`` running as ``uid``.
+
+    ``site`` is a requirement set to bind; ``egress_dir`` holds the profile's egress relay
+    socket (network = "egress" only).
 
     Only a root gateway can map another uid; an unprivileged gateway's sandboxes run as its
     own uid outside (still uid 0 without capabilities inside, in their own namespaces).
     """
+    if profile.network == "egress" and egress_dir is None:
+        raise ValueError(f"profile {profile.name!r} has network = 'egress' but the gateway runs no relay for it")
     if os.geteuid() != 0:
         uid = os.geteuid()
     frame: dict[str, Any] = {
@@ -108,6 +120,7 @@ def confine_frame(profile: Profile, uid: int, cgroup_procs: list[str], site: Sit
             "cpu_seconds": profile.cpu_seconds,
         },
         "seccomp_bpf": _bpf(profile.seccomp, profile.seccomp_extra_denied, profile.network != "none"),
+        "egress": sandbox_plan(profile, egress_dir) if profile.network == "egress" and egress_dir else None,
     }
     if site is not None:
         frame["site"] = {"source": str(site.source), "writable": site.writable}

@@ -20,6 +20,7 @@ import anyio
 import structlog
 from anyio.abc import Process
 
+from gateway.egress.relays import EgressRelays
 from gateway.metrics.families import Metrics, PoolState
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import Cgroups
@@ -45,9 +46,18 @@ _DRAIN_SECONDS = 30.0
 class Launcher:
     """Starts workers; one capacity limiter per profile and pool, one zygote and warm pool per profile."""
 
-    def __init__(self, cgroups: Cgroups, *, python: str | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        cgroups: Cgroups,
+        *,
+        python: str | None = None,
+        metrics: Metrics | None = None,
+        egress: EgressRelays | None = None,
+    ) -> None:
         self.python = python or sys.executable
         self.cgroups = cgroups
+        #: The relays of network = "egress" profiles (None: such profiles cannot start).
+        self.egress = egress
         self._metrics = metrics
         self.code_cache = CodeCache()
         self._uids = UidAllocator()
@@ -97,8 +107,19 @@ class Launcher:
     async def start(self, profile: Profile, site: SiteBind | None = None) -> Worker:
         """A new ready worker of ``profile`` (not from the pool), with ``site`` bound if given."""
         began = time.monotonic()
+        egress_dir = None
+        if profile.network == "egress":
+            if self.egress is None:
+                raise StartFailed(f"profile {profile.name!r} needs network egress, which this launcher does not relay")
+            # The relay listens before any sandbox of the profile can ask it for anything.
+            egress_dir = await self.egress.ensure(profile)
         worker = await Worker.start(
-            profile, spawn=self._spawner(profile), cgroups=self.cgroups, uid=self._uids.next(), site=site
+            profile,
+            spawn=self._spawner(profile),
+            cgroups=self.cgroups,
+            uid=self._uids.next(),
+            site=site,
+            egress_dir=egress_dir,
         )
         if self._metrics is not None:
             self._metrics.sandbox_start.labels(profile.name).observe(time.monotonic() - began)
@@ -212,3 +233,5 @@ class Launcher:
             if self._zygotes:
                 # Workers still running are the callers' and already reparented.
                 become_subreaper(enable=False)
+            if self.egress is not None:
+                await self.egress.aclose()

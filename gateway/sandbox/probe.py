@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import CgroupError, Cgroups
+from runner import boot
 from runner.confine import syscalls
 
 _USERNS_PROBE = (
@@ -30,6 +31,8 @@ class HostSupport:
     seccomp: str | None
     cgroups: str | None
     cgroup_layout: str
+    #: What stops network = "egress" sandboxes (a loopback of their own), None if nothing.
+    egress: str | None = None
 
     def lines(self) -> list[str]:
         """A human report, one layer per line."""
@@ -42,6 +45,7 @@ class HostSupport:
             f"landlock:        {f'ABI {self.landlock_abi}' if self.landlock_abi else 'missing'}",
             f"seccomp:         {state(self.seccomp)}",
             f"cgroups:         {state(self.cgroups, self.cgroup_layout)}",
+            f"network egress:  {state(self.egress)}",
         ]
 
 
@@ -51,6 +55,23 @@ def _user_namespaces() -> str | None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     return None if done.returncode == 0 else f"unshare failed with errno {done.returncode}"
+
+
+def _egress() -> str | None:
+    try:
+        done = subprocess.run(
+            boot.command({"path": boot.runtime_path()}, entry="egress_probe"),
+            timeout=10,
+            check=False,
+            capture_output=True,
+            env={},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if done.returncode == 0:
+        return None
+    said = done.stderr.decode(errors="replace").strip().splitlines()
+    return said[-1] if said else f"the probe failed with status {done.returncode}"
 
 
 def _seccomp() -> str | None:
@@ -73,7 +94,7 @@ def probe() -> HostSupport:
         cgroups, described = None, f"v{layout.version} ({', '.join(sorted(layout.roots)) or 'unified'})"
     except (CgroupError, OSError) as exc:
         cgroups, described = str(exc), ""
-    return HostSupport(_user_namespaces(), syscalls.landlock_abi(), _seccomp(), cgroups, described)
+    return HostSupport(_user_namespaces(), syscalls.landlock_abi(), _seccomp(), cgroups, described, _egress())
 
 
 def refusals(profile: Profile, host: HostSupport) -> list[str]:
@@ -87,4 +108,6 @@ def refusals(profile: Profile, host: HostSupport) -> list[str]:
         reasons.append(f"cgroups are unusable: {host.cgroups}")
     if profile.landlock == "required" and not host.landlock_abi:
         reasons.append("Landlock is required by the profile and the kernel has none")
+    if profile.network == "egress" and host.egress:
+        reasons.append(f"network egress is unavailable: {host.egress}")
     return reasons

@@ -16,6 +16,13 @@ memory access, bpf, perf, userfaultfd, io_uring, keyrings, handle-based opens, d
 nodes, personality changes, new seccomp filters, TIOCSTI, and sockets beyond AF_UNIX (plus
 AF_INET/AF_INET6 for profiles with network). ``clone3`` fails with ENOSYS so that libc
 falls back to ``clone``, whose flags a filter can inspect.
+
+With network (``network = "egress"``), AF_INET/AF_INET6 sockets are TCP or UDP only: raw
+and packet types, SCTP, MPTCP, ICMP "ping" sockets and any other protocol fail with EPERM,
+so that the kernel's less travelled protocol code stays out of reach. UDP is harmless
+there: the sandbox's network namespace has only its loopback, nothing listens on UDP, no
+resolver is configured (names come from /etc/hosts), and any other destination is
+unreachable (ENETUNREACH).
 """
 
 from __future__ import annotations
@@ -101,6 +108,33 @@ def _families(network: bool) -> set[int]:
 
 #: One past the highest address family Linux defines (AF_MCTP = 45).
 _AF_LIMIT = 46
+_SOCK_TYPE_MASK = 0xF  # the type without SOCK_NONBLOCK / SOCK_CLOEXEC
+#: Inet socket (type, protocol) pairs allowed with network: TCP and UDP, protocol 0 or explicit.
+_INET_KINDS = (
+    (socket.SOCK_STREAM, 0),
+    (socket.SOCK_STREAM, socket.IPPROTO_TCP),
+    (socket.SOCK_DGRAM, 0),
+    (socket.SOCK_DGRAM, socket.IPPROTO_UDP),
+)
+
+
+def _refuse_other_inet_kinds(f: sc.SyscallFilter) -> None:
+    """Deny-list: every inet socket but TCP and UDP fails with EPERM."""
+    types = {kind for kind, _ in _INET_KINDS}
+    protocols = {proto for _, proto in _INET_KINDS}
+    for family in (socket.AF_INET, socket.AF_INET6):
+        for kind in range(_SOCK_TYPE_MASK + 1):
+            if kind not in types:
+                f.add_rule(
+                    sc.ERRNO(errno.EPERM),
+                    "socket",
+                    sc.Arg(0, sc.EQ, family),
+                    sc.Arg(1, sc.MASKED_EQ, _SOCK_TYPE_MASK, kind),
+                )
+        for proto in range(max(protocols) + 1):
+            if proto not in protocols:
+                f.add_rule(sc.ERRNO(errno.EPERM), "socket", sc.Arg(0, sc.EQ, family), sc.Arg(2, sc.EQ, proto))
+        f.add_rule(sc.ERRNO(errno.EPERM), "socket", sc.Arg(0, sc.EQ, family), sc.Arg(2, sc.GT, max(protocols)))
 
 
 def _refuse_other_families(f: sc.SyscallFilter, network: bool) -> None:
@@ -124,9 +158,17 @@ def compile_bpf(policy: str, *, network: bool, extra_denied: Iterable[str] = ())
             f.add_rule(sc.ALLOW, name)
         f.add_rule(sc.ALLOW, "ioctl", sc.Arg(1, sc.NE, TIOCSTI))
         f.add_rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, _NEW_NAMESPACES, 0))
-        for family in _families(network):
-            f.add_rule(sc.ALLOW, "socket", sc.Arg(0, sc.EQ, family))
-            f.add_rule(sc.ALLOW, "socketpair", sc.Arg(0, sc.EQ, family))
+        f.add_rule(sc.ALLOW, "socket", sc.Arg(0, sc.EQ, socket.AF_UNIX))
+        f.add_rule(sc.ALLOW, "socketpair", sc.Arg(0, sc.EQ, socket.AF_UNIX))
+        for family in _families(network) - {socket.AF_UNIX}:
+            for kind, proto in _INET_KINDS:
+                f.add_rule(
+                    sc.ALLOW,
+                    "socket",
+                    sc.Arg(0, sc.EQ, family),
+                    sc.Arg(1, sc.MASKED_EQ, _SOCK_TYPE_MASK, kind),
+                    sc.Arg(2, sc.EQ, proto),
+                )
         # prctl: everything but installing seccomp filters (PR_SET_SECCOMP = 22).
         f.add_rule(sc.ALLOW, "prctl", sc.Arg(0, sc.NE, 22))
         f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
@@ -144,6 +186,8 @@ def compile_bpf(policy: str, *, network: bool, extra_denied: Iterable[str] = ())
     for number in range(FIRST_UNREVIEWED_SYSCALL, _SYSCALL_NUMBER_LIMIT):
         f.add_rule(sc.ERRNO(errno.ENOSYS), number)
     _refuse_other_families(f, network)
+    if network:
+        _refuse_other_inet_kinds(f)
     return _export(f)
 
 

@@ -14,6 +14,7 @@ import os
 import signal
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from subprocess import PIPE
 from typing import Any
 
@@ -147,9 +148,21 @@ class Worker:
 
     @classmethod
     async def start(
-        cls, profile: Profile, *, spawn: Spawn, cgroups: Cgroups, uid: int, site: SiteBind | None = None
+        cls,
+        profile: Profile,
+        *,
+        spawn: Spawn,
+        cgroups: Cgroups,
+        uid: int,
+        site: SiteBind | None = None,
+        egress_dir: Path | None = None,
     ) -> Worker:
-        """Start a worker with ``spawn``, place it in a new cgroup, confine it (with ``site``), wait until ready."""
+        """Start a worker with ``spawn``, place it in a new cgroup, confine it, wait until ready.
+
+        ``site`` is the function's requirement set (bound read-only, or writable for the
+        installer); ``egress_dir`` holds the profile's egress relay socket (network =
+        "egress" only).
+        """
         # A sandbox's PID 1 that outlived its worker is adopted (and reaped) some time later.
         strays.reap()
         limits = Limits(memory_bytes=profile.memory_mib * MIB, pids=profile.pids, cpu_cores=profile.cpu_cores)
@@ -163,7 +176,7 @@ class Worker:
         try:
             # The worker moves itself into its cgroup as the first thing it does with this
             # frame, before it forks, unshares or runs anything of the plugin's.
-            frame = confine_frame(profile, uid, cgroup.procs_files(), site)
+            frame = confine_frame(profile, uid, cgroup.procs_files(), site, egress_dir)
             await worker.send(frame)
             with anyio.fail_after(profile.start_timeout_seconds):
                 first = await worker.receive()

@@ -51,8 +51,19 @@ class Sources:
     writable: frozenset[str] = frozenset()
 
     @classmethod
-    def open(cls, paths: list[str], *, detached: bool, site: dict[str, object] | None = None) -> Sources:
-        """Prepare every existing bind source and device, and the requirement ``site`` if any."""
+    def open(
+        cls,
+        paths: list[str],
+        *,
+        detached: bool,
+        site: dict[str, object] | None = None,
+        elsewhere: dict[str, str] | None = None,
+    ) -> Sources:
+        """Prepare every existing bind source and device, and the requirement ``site`` if any.
+
+        ``paths`` are bound at the same path; ``elsewhere`` maps a target in the sandbox to
+        a host directory bound there (the egress relay's directory at /run/airlock).
+        """
         binds: dict[str, tuple[int, bool]] = {}
         links: dict[str, str] = {}
         for path in dict.fromkeys(paths):
@@ -67,6 +78,8 @@ class Sources:
             attributes = _RW_ATTRS if site["writable"] else _RO_ATTRS
             binds[SITE] = (cls._prepare(str(site["source"]), attributes, detached), True)
             writable = frozenset({SITE}) if site["writable"] else writable
+        for target, source in (elsewhere or {}).items():
+            binds[target] = (cls._prepare(source, _RO_ATTRS, detached), True)
         devices = {d: cls._prepare(f"/dev/{d}", _DEVICE_ATTRS, detached) for d in DEVICES}
         return cls(binds, links, devices, detached, writable)
 
@@ -98,8 +111,12 @@ def _bind(sources: Sources, fd: int, target: str, *, directory: bool, flags: int
     syscalls.mount(None, target, None, syscalls.MS_BIND | syscalls.MS_REMOUNT | flags)
 
 
-def build_root(sources: Sources, tmp_size_mib: int, tmp_inodes: int) -> None:
-    """Assemble the new root at STAGING and pivot into it."""
+def build_root(sources: Sources, tmp_size_mib: int, tmp_inodes: int, files: dict[str, str] | None = None) -> None:
+    """Assemble the new root at STAGING and pivot into it.
+
+    ``files`` are written into the root before it turns read-only (the egress sandbox's
+    /etc/hosts and /etc/nsswitch.conf).
+    """
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
     syscalls.mount("tmpfs", STAGING, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "size=4m,nr_inodes=4096,mode=755")
     # /tmp, /dev and /proc first: a runtime installed below /tmp (a checkout in /tmp, say)
@@ -124,6 +141,10 @@ def build_root(sources: Sources, tmp_size_mib: int, tmp_inodes: int) -> None:
         if not os.path.lexists(STAGING + path):
             os.makedirs(os.path.dirname(STAGING + path), exist_ok=True)
             os.symlink(target, STAGING + path)
+    for path, text in (files or {}).items():
+        os.makedirs(os.path.dirname(STAGING + path), exist_ok=True)
+        with open(STAGING + path, "x", encoding="utf-8") as f:
+            f.write(text)
     os.makedirs(STAGING + "/.old")
     os.chdir(STAGING)
     syscalls.pivot_root(".", ".old")

@@ -3,7 +3,8 @@
 Mounts already hide the host; Landlock is the second lock on the same door. Read access
 everywhere in the (read-only) new root, write access only below /tmp and to /dev's
 character devices. Where the ABI allows, TCP bind/connect is handled with no rule (so
-denied) and signals and abstract unix sockets are scoped to the sandbox's own domain.
+denied) but for connecting to the ports of an egress profile's listeners, and signals
+and abstract unix sockets are scoped to the sandbox's own domain.
 """
 
 from __future__ import annotations
@@ -48,8 +49,12 @@ def _handled_fs(abi: int) -> int:
     return handled
 
 
-def restrict(*, required: bool, writable: tuple[str, ...] = ("/tmp",)) -> int:
-    """Restrict this process; returns the ABI used (0: unavailable and not required)."""
+def restrict(*, required: bool, writable: tuple[str, ...] = ("/tmp",), connect_ports: tuple[int, ...] = ()) -> int:
+    """Restrict this process; returns the ABI used (0: unavailable and not required).
+
+    ``connect_ports``: TCP ports the process may still connect to (the egress listeners';
+    the sandbox's network namespace has nothing else to reach on them). Binding stays denied.
+    """
     abi = syscalls.landlock_abi()
     if abi == 0:
         if required:
@@ -67,6 +72,9 @@ def restrict(*, required: bool, writable: tuple[str, ...] = ("/tmp",)) -> int:
         for path in writable:
             _allow(ruleset, path, write)
         _allow(ruleset, "/dev", READ_FILE | WRITE_FILE | (TRUNCATE if abi >= 3 else 0))
+        if abi >= 4:
+            for port in sorted(set(connect_ports)):
+                syscalls.landlock_add_net_rule(ruleset, port, NET_CONNECT_TCP)
         syscalls.landlock_restrict_self(ruleset)
     finally:
         os.close(ruleset)

@@ -179,6 +179,22 @@ def landlock_add_path_rule(ruleset_fd: int, path_fd: int, access: int) -> None:
     )
 
 
+class LandlockNetPortAttr(ctypes.Structure):
+    """struct landlock_net_port_attr (packed; ABI 4)."""
+
+    _pack_ = 1
+    _fields_ = (("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64))
+
+
+def landlock_add_net_rule(ruleset_fd: int, port: int, access: int) -> None:
+    """landlock_add_rule(2) for a TCP port rule (LANDLOCK_RULE_NET_PORT)."""
+    rule = LandlockNetPortAttr(access, port)
+    _check(
+        _libc.syscall(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset_fd), ctypes.c_int(2), ctypes.byref(rule), 0),
+        "landlock_add_rule",
+    )
+
+
 def landlock_restrict_self(ruleset_fd: int) -> None:
     """Call the landlock_restrict_self syscall."""
     _check(

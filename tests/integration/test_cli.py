@@ -382,8 +382,10 @@ def test_doctor_reports_every_layer_and_profile() -> None:
     assert lines[1].startswith("landlock:        ABI ")
     assert lines[2] == "seccomp:         available"
     assert lines[3].startswith("cgroups:         v")
+    assert lines[4] == "network egress:  available"
     assert "  default: can run" in lines
     assert "  strict: can run" in lines
+    assert "  networked: can run" in lines
 
 
 def test_profiles_check_names_file_line_and_field(tmp_path: Path) -> None:

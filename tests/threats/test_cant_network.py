@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.client import AirlockClient
+from gateway.profiles.loader import load_profiles, shipped_profiles_dir
 from gateway.server import Gateway
 from tests.threats.probe import SHIPPED_PROFILES, attack
 
@@ -40,7 +41,11 @@ async def test_cant_open_a_socket_beyond_af_unix(client: AirlockClient, family: 
     assert attacked.value == "EAFNOSUPPORT"
 
 
-@pytest.mark.parametrize("profile", SHIPPED_PROFILES)
+#: Shipped profiles without network (``networked`` is attacked in test_cant_egress.py).
+OFFLINE_PROFILES = [p for p in SHIPPED_PROFILES if load_profiles(shipped_profiles_dir())[p].network == "none"]
+
+
+@pytest.mark.parametrize("profile", OFFLINE_PROFILES)
 async def test_cant_open_a_socket_beyond_af_unix_under_any_shipped_profile(client: AirlockClient, profile: str) -> None:
     sockets = ["AF_INET/SOCK_STREAM", "AF_INET/SOCK_DGRAM", "AF_INET6/SOCK_STREAM", "AF_PACKET/SOCK_RAW"]
     sockets += ["AF_NETLINK/SOCK_RAW", "AF_VSOCK/SOCK_STREAM", "AF_ALG/SOCK_SEQPACKET"]

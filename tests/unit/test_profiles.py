@@ -14,7 +14,7 @@ from gateway.sandbox.probe import HostSupport, refusals
 
 def test_shipped_profiles_load() -> None:
     profiles = load_profiles(shipped_profiles_dir())
-    assert sorted(profiles) == ["default", "relaxed", "strict"]
+    assert sorted(profiles) == ["default", "networked", "relaxed", "strict"]
     default = profiles.resolve("")
     assert default.name == "default"
     assert (default.wall_seconds, default.cpu_seconds, default.memory_mib, default.pids) == (10, 5, 256, 64)
@@ -25,6 +25,10 @@ def test_shipped_profiles_load() -> None:
     assert strict.memory_mib < default.memory_mib
     assert strict.cpu_seconds < default.cpu_seconds
     assert profiles.resolve("relaxed").landlock == "best-effort"
+    networked = profiles.resolve("networked")
+    assert networked.network == "egress"
+    assert networked.egress_allow == ("127.0.0.1:11434", "api.openai.com:443")
+    assert "net" in networked.namespaces
 
 
 @pytest.mark.parametrize(
@@ -39,7 +43,20 @@ def test_shipped_profiles_load() -> None:
         ('readonly_paths = ["etc"]\n', "read-only paths must be absolute"),
         ('readonly_paths = ["/proc/1"]\n', "read-only paths cannot be below /proc, /dev or /sys"),
         ('seccomp_extra_denied = ["not_a_syscall"]\n', "unknown syscall 'not_a_syscall'"),
-        ('network = "egress"\n', "network: Input should be 'none'"),
+        ('network = "wide"\n', "network: Input should be 'none' or 'egress'"),
+        ('network = "egress"\n', 'network = "egress" needs egress_allow'),
+        ('egress_allow = ["example.com:443"]\n', 'egress_allow and egress_allow_private need network = "egress"'),
+        ('network = "egress"\negress_allow = ["example.com"]\n', "'example.com': an entry is HOST:PORT"),
+        ('network = "egress"\negress_allow = ["example.com:0"]\n', "the port must be 1 to 65535"),
+        ('network = "egress"\negress_allow = ["x:1"]\negress_allow_private = ["10.0.0.1/8"]\n', "has host bits set"),
+        (
+            'network = "egress"\negress_allow = ["x:1"]\nreadonly_paths = ["/etc"]\n',
+            "read-only path '/etc' would hide the sandbox's /etc/hosts",
+        ),
+        (
+            'network = "egress"\negress_allow = ["x:1"]\nnamespaces = ["user", "mount", "pid", "ipc"]\n',
+            'network = "egress" needs the net namespace',
+        ),
         ("cpu_seconds = 0\n", "cpu_seconds: Input should be greater than or equal to 1"),
         ('wall_seconds = "ten"\n', "wall_seconds: Input should be a valid number"),
         ("wall_seconds = 100\nsession_seconds = 10\n", "session_seconds must be at least wall_seconds"),
@@ -85,6 +102,14 @@ def test_refused_profiles_say_why(tmp_path: Path) -> None:
     assert restricted.resolve("lax").name == "lax"
     bare = HostSupport(user_namespaces="EPERM", landlock_abi=7, seccomp="no", cgroups="none", cgroup_layout="")
     assert len(refusals(profiles["lax"], bare)) == 3
+
+
+def test_egress_profiles_are_refused_where_the_sandbox_loopback_cannot_be_built() -> None:
+    networked = load_profiles(shipped_profiles_dir())["networked"]
+    host = HostSupport(None, 7, None, None, "v1", egress="unshare: [Errno 1] Operation not permitted")
+    assert refusals(networked, host) == ["network egress is unavailable: unshare: [Errno 1] Operation not permitted"]
+    assert refusals(load_profiles(shipped_profiles_dir())["default"], host) == []
+    assert "network egress:  missing (unshare: [Errno 1] Operation not permitted)" in host.lines()
 
 
 def test_every_field_is_documented() -> None:
