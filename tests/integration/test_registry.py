@@ -114,7 +114,7 @@ async def test_sources_that_do_not_load_are_invalid_argument(client: AirlockClie
             "ok",
             "class Action: pass",
             "nope",
-            "unknown profile 'nope'; available: default, fast, relaxed, single, strict",
+            "unknown profile 'nope'; available: default, fast, networked, relaxed, single, strict",
         ),
         ("ok", "x" * (1024 * 1024 + 1), "", "the limit is 1048576"),
     ],
