@@ -84,20 +84,22 @@ def _from_tuple(content: Any, headers: Any, function_id: str) -> tuple[Any, list
     return content, []
 
 
-def process(value: Any, function_id: str) -> tuple[Any, list[Any]]:
-    """The value to return and the embeds to emit first (none: the value is unchanged)."""
+def _html_response() -> type[HTMLResponse] | None:
     # Only a plugin that imported starlette (or fastapi) can return a response; the others
     # do not pay for importing it (a fresh interpreter per invocation would).
     if "starlette.responses" not in sys.modules:
-        if isinstance(value, tuple):
-            content, headers = value
-            return _tuple_without_responses(value, content, headers, function_id)
-        return value, []
+        return None
     from starlette.responses import HTMLResponse  # noqa: PLC0415
 
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], HTMLResponse):
+    return HTMLResponse
+
+
+def process(value: Any, function_id: str) -> tuple[Any, list[Any]]:
+    """The value to return and the embeds to emit first (none: the value is unchanged)."""
+    response = _html_response()
+    if response and isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], response):
         processed, embeds = _from_response(value[0], value[1], function_id)
-    elif isinstance(value, HTMLResponse):
+    elif response and isinstance(value, response):
         processed, embeds = _from_response(value, None, function_id)
     elif isinstance(value, tuple):
         # Upstream unpacks any tuple an action returns into (content, headers): another
@@ -106,11 +108,6 @@ def process(value: Any, function_id: str) -> tuple[Any, list[Any]]:
         processed, embeds = _from_tuple(content, headers, function_id)
     else:
         return value, []
-    return (processed, embeds) if embeds else (value, [])
-
-
-def _tuple_without_responses(value: Any, content: Any, headers: Any, function_id: str) -> tuple[Any, list[Any]]:
-    processed, embeds = _from_tuple(content, headers, function_id)
     return (processed, embeds) if embeds else (value, [])
 
 

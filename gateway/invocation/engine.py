@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,23 +299,16 @@ class Invocation:
         await self._outbox.event(frame.type, frame.data)
 
     async def _forward_call(self, worker: Worker, frame: CallFrame) -> None:
-        assert self._clock is not None
-        assert self._tg is not None
         self._admit()
         self.calls += 1
         call_id = uuid.uuid4().hex
-        pending = self._pending[call_id] = _PendingCall(frame.call_id, frame.type)
-        self._clock.call_started()
-        await self._outbox.call(call_id, frame.type, frame.data, self.call_timeout)
-        if self._host_done:
-            await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE, "disconnected")
-        else:
-            self._tg.start_soon(self._expire_call, worker, call_id, pending.timer)
+        pending = _PendingCall(frame.call_id, frame.type)
+        await self._wait_for_host(
+            worker, call_id, pending, self._outbox.call(call_id, frame.type, frame.data, self.call_timeout)
+        )
 
     async def _forward_host_request(self, worker: Worker, frame: HostRequestFrame) -> None:
         """Ask the host, if it said it answers this method; otherwise fail the plugin's call now."""
-        assert self._clock is not None
-        assert self._tg is not None
         self._admit()
         self.calls += 1
         if frame.method not in self.start.host_capabilities:
@@ -325,13 +319,27 @@ class Invocation:
             await self._send_to_worker(worker, _host_reply(frame.call_id, error=error, kind="unavailable"))
             return
         request_id = uuid.uuid4().hex
-        pending = self._pending[request_id] = _PendingCall(frame.call_id, frame.method, host_request=True)
+        pending = _PendingCall(frame.call_id, frame.method, host_request=True)
+        queued = self._outbox.host_request(request_id, frame.method, frame.args, frame.stream, self.call_timeout)
+        await self._wait_for_host(worker, request_id, pending, queued)
+
+    async def _wait_for_host(
+        self, worker: Worker, call_id: str, pending: _PendingCall, queued: Coroutine[Any, Any, None]
+    ) -> None:
+        """Register a call or host request, send it (``queued``), and start its timeout.
+
+        The plugin's clock stops while it waits; a host that already stopped sending gets
+        nothing to answer: the request ends as disconnected at once.
+        """
+        assert self._clock is not None
+        assert self._tg is not None
+        self._pending[call_id] = pending
         self._clock.call_started()
-        await self._outbox.host_request(request_id, frame.method, frame.args, frame.stream, self.call_timeout)
+        await queued
         if self._host_done:
-            await self._answer(worker, request_id, CALL_DISCONNECTED_VALUE, "disconnected")
+            await self._answer(worker, call_id, CALL_DISCONNECTED_VALUE, "disconnected")
         else:
-            self._tg.start_soon(self._expire_call, worker, request_id, pending.timer)
+            self._tg.start_soon(self._expire_call, worker, call_id, pending.timer)
 
     def _retire(self, call_id: str, result: str) -> _PendingCall | None:
         """Take a call out of the pending set: the clock runs again, its timer stops."""
