@@ -126,11 +126,15 @@ def server_credentials(config: GatewayConfig) -> grpc.ServerCredentials | None:
 
 
 class Gateway:
-    """A running gateway; ``port`` is the bound TCP port (useful with port 0), None without one."""
+    """A running gateway; ``port`` is the bound TCP port (useful with port 0), None without one.
 
-    def __init__(self, config: GatewayConfig) -> None:
+    ``host`` is what this host offers, when the caller already probed it (else it is probed
+    here: two short subprocesses).
+    """
+
+    def __init__(self, config: GatewayConfig, *, host: probe.HostSupport | None = None) -> None:
         self.config = config
-        self.host = probe.probe()
+        self.host = host if host is not None else probe.probe()
         profiles = load_profiles(config.profiles_dir)
         refused = {name: r for name, p in profiles.items() if (r := probe.refusals(p, self.host))}
         for name, reasons in refused.items():

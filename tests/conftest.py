@@ -1,16 +1,30 @@
-"""Shared fixtures: a real gateway on port 0 with a test profile set, and a client."""
+"""Shared fixtures: real gateways on port 0 with a test profile set, and clients.
+
+One gateway serves a whole test module (``gateway``, ``client``): starting one costs a
+zygote, a registration in a sandbox and a few hundred milliseconds of process starts, and
+most tests only invoke functions through it. A test that changes a gateway's state in a way
+its neighbours would see (its settings, its metrics, draining it, stopping it) takes
+``private_gateway``/``private_client``, or builds its own ``Gateway``.
+
+Nothing here depends on the caller's environment: the developer's ``AIRLOCK_*`` variables
+are removed for the whole session (see ``_no_airlock_environment``).
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from gateway.client import AirlockClient
-from gateway.config import GatewayConfig
+from gateway.config import ENV_PREFIX, GatewayConfig
 from gateway.profiles.loader import shipped_profiles_dir
+from gateway.sandbox import probe
 from gateway.server import Gateway
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -38,9 +52,35 @@ max_concurrent = 1
 """
 
 
-@pytest.fixture
+@pytest.fixture(scope="session", autouse=True)
+def _no_airlock_environment() -> Iterator[None]:
+    """Run every test without the caller's ``AIRLOCK_*`` variables.
+
+    A gateway's settings read them (an exported admin token would turn every test's
+    requests UNAUTHENTICATED), and so do the ``airlock`` commands the CLI tests start.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith(ENV_PREFIX)]:
+            patch.delenv(name)
+        yield
+
+
+@pytest.fixture(scope="session")
 def anyio_backend() -> str:
+    """One backend (and one event loop) for the session, so that gateways can be shared."""
     return "asyncio"
+
+
+@functools.cache
+def probed() -> probe.HostSupport:
+    """The host probe, run once: what the host offers does not change during a session."""
+    return probe.probe()
+
+
+@pytest.fixture(scope="session")
+def host_support() -> probe.HostSupport:
+    """The host probe's result (see ``probed``)."""
+    return probed()
 
 
 def plugin_source(name: str) -> str:
@@ -48,30 +88,42 @@ def plugin_source(name: str) -> str:
     return (PLUGINS / f"{name}.py").read_text()
 
 
-@pytest.fixture
-def profiles_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "profiles"
+def write_profiles(directory: Path) -> Path:
+    """A copy of the shipped profiles plus the test profiles ``fast`` and ``single``."""
     shutil.copytree(shipped_profiles_dir(), directory)
     (directory / "fast.toml").write_text(FAST_PROFILE)
     (directory / "single.toml").write_text(SINGLE_PROFILE)
     return directory
 
 
-@pytest.fixture
-def gateway_config(tmp_path: Path, profiles_dir: Path) -> GatewayConfig:
-    # Pools start with a profile's first invocation: five zygotes per test would be waste.
+def config_for(directory: Path, profiles: Path) -> GatewayConfig:
+    """Test settings: port 0 for both listeners, data below ``directory``."""
+    # Pools start with a profile's first invocation: five zygotes per gateway would be waste.
     return GatewayConfig(
         listen="127.0.0.1:0",
         metrics_listen="127.0.0.1:0",
-        data_dir=tmp_path / "data",
-        profiles_dir=profiles_dir,
+        data_dir=directory / "data",
+        profiles_dir=profiles,
         warm_up=False,
     )
 
 
-@pytest.fixture
-async def gateway(gateway_config: GatewayConfig) -> AsyncIterator[Gateway]:
-    gw = Gateway(gateway_config)
+@pytest.fixture(scope="module")
+def profiles_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's profile directory (modules override it to add profiles)."""
+    return write_profiles(tmp_path_factory.mktemp("gateway") / "profiles")
+
+
+@pytest.fixture(scope="module")
+def gateway_config(profiles_dir: Path) -> GatewayConfig:
+    """The module gateway's settings (modules override it to change them)."""
+    return config_for(profiles_dir.parent, profiles_dir)
+
+
+@asynccontextmanager
+async def running_gateway(config: GatewayConfig, host: probe.HostSupport | None = None) -> AsyncIterator[Gateway]:
+    """A started gateway for the length of a block, stopped at once after it."""
+    gw = Gateway(config, host=host)
     await gw.start()
     try:
         yield gw
@@ -79,7 +131,41 @@ async def gateway(gateway_config: GatewayConfig) -> AsyncIterator[Gateway]:
         await gw.stop(0)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+async def gateway(gateway_config: GatewayConfig, host_support: probe.HostSupport) -> AsyncIterator[Gateway]:
+    """The gateway every test of the module shares."""
+    async with running_gateway(gateway_config, host_support) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
 async def client(gateway: Gateway) -> AsyncIterator[AirlockClient]:
+    """A client of the module's gateway."""
     async with AirlockClient(gateway.address) as c:
+        yield c
+
+
+@pytest.fixture
+def private_profiles_dir(tmp_path: Path) -> Path:
+    """A profile directory of the test's own."""
+    return write_profiles(tmp_path / "profiles")
+
+
+@pytest.fixture
+def private_config(tmp_path: Path, private_profiles_dir: Path) -> GatewayConfig:
+    """Settings of a gateway of the test's own."""
+    return config_for(tmp_path, private_profiles_dir)
+
+
+@pytest.fixture
+async def private_gateway(private_config: GatewayConfig, host_support: probe.HostSupport) -> AsyncIterator[Gateway]:
+    """A gateway of the test's own, for tests that change or inspect its state."""
+    async with running_gateway(private_config, host_support) as gw:
+        yield gw
+
+
+@pytest.fixture
+async def private_client(private_gateway: Gateway) -> AsyncIterator[AirlockClient]:
+    """A client of the test's own gateway."""
+    async with AirlockClient(private_gateway.address) as c:
         yield c

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from gateway.client import AirlockClient, Call, Event, HostRequest, Result, Started
 from gateway.client.invocation import CallHandler
@@ -91,23 +92,26 @@ def sandbox_alive(sandbox: str) -> bool:
     return found
 
 
-def sandbox_gone(sandbox: str, within: float = 5.0) -> bool:
+async def sandbox_gone(sandbox: str, within: float = 5.0) -> bool:
     """True once no process of the sandbox is left, waiting up to ``within`` seconds.
 
     The Result arrives once the sandbox has been killed and its plugin processes are gone;
     the kernel finishes tearing down its PID 1 and namespaces right after.
     """
-    return eventually(lambda: not sandbox_alive(sandbox), within)
+    return await eventually(lambda: not sandbox_alive(sandbox), within)
 
 
-def eventually(condition: Callable[[], bool], within: float = 5.0) -> bool:
-    """True once ``condition()`` holds, checking every 10 ms for up to ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> bool:
+    """True once ``condition()`` holds, checking every 10 ms for up to ``within`` seconds.
+
+    It sleeps on the event loop, never blocking it: the gateway under test runs on the same
+    loop and must go on tearing the sandbox down while the test waits.
+    """
+    with anyio.move_on_after(within):
+        while not condition():  # noqa: ASYNC110 - polls the kernel (/proc), which signals nothing
+            await anyio.sleep(0.01)
+        return True
+    return condition()
 
 
 def _start_time(pid: int) -> str:

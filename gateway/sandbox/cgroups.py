@@ -19,6 +19,7 @@ cgroups of another gateway that is still running.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import time
@@ -87,8 +88,12 @@ def _start_time(pid: int) -> str:
     return procfs.stat_fields(pid)[19]
 
 
+#: Numbers the gateways of this process.
+_gateway_numbers = itertools.count(1)
+
+
 def _alive(name: str) -> bool:
-    """Whether the gateway a directory is named after (gw-<pid>-<start time>) still runs."""
+    """Whether the process a directory is named after (gw-<pid>-<start time>) still runs."""
     try:
         _, pid, started = name.split("-", 2)
         return _start_time(int(pid)) == started
@@ -114,7 +119,11 @@ class Cgroups:
     def detect(cls) -> Cgroups:
         """Find a usable layout, v2 first; CgroupError says what is missing."""
         mounts, own = _mounts(), _own_paths()
-        name = f"gw-{os.getpid()}-{_start_time(os.getpid())}"
+        # airlock/gw-<pid>-<start time>/<n>: one directory per process, which a later
+        # gateway's sweep tells alive or dead, and below it one per gateway, because a
+        # process may run several (an embedding host, the test suite) and one that stops
+        # removes its own directory.
+        name = Path(f"gw-{os.getpid()}-{_start_time(os.getpid())}") / str(next(_gateway_numbers))
         if "" in mounts and "" in own:
             v2 = mounts[""] / own[""].lstrip("/")
             available = set((v2 / "cgroup.controllers").read_text().split()) if v2.exists() else set()
@@ -128,8 +137,8 @@ class Cgroups:
             )
         roots = {c: mounts[c] / own[c].lstrip("/") / "airlock" / name for c in cls.V1_CONTROLLERS}
         for root in roots.values():
-            if not os.access(root.parent.parent, os.W_OK):
-                raise CgroupError(f"{root.parent.parent} is not writable by the gateway")
+            if not os.access(root.parents[2], os.W_OK):
+                raise CgroupError(f"{root.parents[2]} is not writable by the gateway")
         return cls(1, roots)
 
     def prepare(self) -> None:
@@ -138,38 +147,44 @@ class Cgroups:
             root.mkdir(parents=True, exist_ok=True)
         if self.version == 2:
             base = self.roots[""]
-            own = base.parent.parent
+            own = base.parents[2]
             # "No internal processes": a v2 cgroup that hands controllers to children may
             # not hold processes itself, so the gateway moves into a leaf of its own first.
             if (own / "cgroup.procs").read_text().split():
                 leaf = own / "gateway"
                 leaf.mkdir(exist_ok=True)
                 _write(leaf / "cgroup.procs", str(os.getpid()))
-            for directory in (own, base.parent, base):
+            for directory in (own, base.parents[1], base.parent, base):
                 _write(directory / "cgroup.subtree_control", "+memory +pids +cpu")
 
     def release(self) -> None:
         """Remove this gateway's (empty) base directories when it stops."""
         for root in self.roots.values():
-            with contextlib.suppress(OSError):  # not empty: a sandbox is still being killed
+            # Not empty: a sandbox is still being killed (the root), or another gateway of
+            # this process still runs (the process's directory).
+            with contextlib.suppress(OSError):
                 root.rmdir()
+                root.parent.rmdir()
 
     def sweep(self) -> int:
         """Kill and remove what gateways that no longer run left behind; returns the count."""
         removed = 0
-        parents = {root.parent for root in self.roots.values()}
+        parents = {root.parents[1] for root in self.roots.values()}
         for parent in parents:
             if not parent.is_dir():
                 continue
             for stale in parent.iterdir():
-                if not stale.is_dir() or _alive(stale.name):
-                    continue
-                for invocation in [p for p in stale.iterdir() if p.is_dir()]:
-                    self._kill_dir(invocation)
-                    invocation.rmdir()
-                    removed += 1
-                stale.rmdir()
+                if stale.is_dir() and not _alive(stale.name):
+                    removed += self._remove_tree(stale)
         return removed
+
+    def _remove_tree(self, directory: Path) -> int:
+        """Kill everything in ``directory`` and below and remove it; the leaves removed."""
+        children = [p for p in directory.iterdir() if p.is_dir()]
+        removed = sum(self._remove_tree(child) for child in children)
+        self._kill_dir(directory)
+        directory.rmdir()
+        return removed + (0 if children else 1)
 
     def create(self, name: str, limits: Limits) -> InvocationCgroup:
         """Create an invocation's cgroup with its limits."""

@@ -296,6 +296,12 @@ class Worker:
         finally:
             os.close(pid1fd)
 
+    def _kill_worker(self) -> None:
+        """SIGKILL the worker itself (while it is unreaped, its pid is its own)."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
     def _keep_output(self, chunk: bytes) -> None:
         self.output_bytes += len(chunk)
         room = self.profile.output_keep_bytes - len(self.output)
@@ -333,7 +339,15 @@ class Worker:
             return
         self._stopped = True
         try:
-            if not (self.ready and self._kill_pid1()):
+            if not self.ready:
+                # A worker that never said ready waits for frames that will not come: it
+                # would not exit by itself, and sparing it would hold the sandbox's slot
+                # through both graces below. Everything goes, the worker first (it may not
+                # have moved into its cgroup yet); a PID 1 it had already forked is adopted
+                # and reaped by the gateway (strays.reap in release()).
+                self._kill_worker()
+                await anyio.to_thread.run_sync(self.cgroup.kill)
+            elif not self._kill_pid1():
                 # Everything but the worker: it reaps the sandbox's PID 1 (whose death ends
                 # the rest of the sandbox) and then exits by itself.
                 await anyio.to_thread.run_sync(self.cgroup.kill, self.pid)

@@ -43,9 +43,23 @@ class ZygoteFailed(Exception):
     """A zygote did not start or did not fork; the message says how."""
 
 
+#: How many launchers of this process need it to be a child subreaper.
+_subreaper_holders = 0
+
+
 def become_subreaper(enable: bool = True) -> None:
-    """Make this process the reaper of its orphaned descendants (the forked workers), or stop."""
-    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, int(enable))
+    """Make this process the reaper of its orphaned descendants (the forked workers), or stop.
+
+    The flag belongs to the process, and a process may run several gateways (an embedding
+    host, the test suite): it is cleared only when the last launcher that asked for it lets
+    go, or a live gateway's forked workers would be re-parented to init and lost to it.
+    """
+    global _subreaper_holders  # noqa: PLW0603 - the kernel's flag is per process too
+    _subreaper_holders = _subreaper_holders + 1 if enable else max(_subreaper_holders - 1, 0)
+    if enable and _subreaper_holders == 1:
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+    elif not enable and _subreaper_holders == 0:
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 0)
 
 
 class Zygote:

@@ -16,19 +16,19 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 PLUGIN = Path(__file__).parent / "plugins" / "ollama_models.py"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def allowed() -> Iterator[int]:
     with hello_server() as port:
         yield port
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def refused() -> Iterator[int]:
     with hello_server() as port:
         yield port
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def profiles_dir(profiles_dir: Path, allowed: int) -> Path:
     # Like the shipped `networked` profile: one model server on this host, by its literal.
     (profiles_dir / "ollama.toml").write_text(f'network = "egress"\negress_allow = ["127.0.0.1:{allowed}"]\n')

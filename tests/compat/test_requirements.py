@@ -24,9 +24,9 @@ def render(text):
 """
 
 
-@pytest.fixture
-def gateway_config(gateway_config: GatewayConfig, tmp_path: Path) -> GatewayConfig:
-    wheelhouse = tmp_path / "wheelhouse"
+@pytest.fixture(scope="module")
+def gateway_config(gateway_config: GatewayConfig, tmp_path_factory: pytest.TempPathFactory) -> GatewayConfig:
+    wheelhouse = tmp_path_factory.mktemp("compat") / "wheelhouse"
     build_wheel(wheelhouse, "tinymark", "1.2", {"tinymark/__init__.py": TINYMARK})
     build_wheel(wheelhouse, "slugkit", "0.3", {"slugkit.py": "def slug(t):\n    return t.lower().replace(' ', '-')\n"})
     return gateway_config.model_copy(

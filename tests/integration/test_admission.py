@@ -17,14 +17,15 @@ from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.client import AirlockClient, Call, Outcome
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
-from tests.helpers import Drained, drain, register
+from tests.conftest import probed
+from tests.helpers import Drained, drain, eventually, register
 
 pytestmark = pytest.mark.anyio
 
 
 @asynccontextmanager
 async def gateway_with(config: GatewayConfig, **settings: Any) -> AsyncIterator[tuple[Gateway, AirlockClient]]:
-    gw = Gateway(config.model_copy(update=settings))
+    gw = Gateway(config.model_copy(update=settings), host=probed())
     await gw.start()
     try:
         async with AirlockClient(gw.address) as client:
@@ -117,7 +118,8 @@ async def test_over_max_streams_is_refused_even_before_a_start(gateway_config: G
         channel = grpc.aio.insecure_channel(gw.address)
         idle = pb_grpc.RuntimeStub(channel).Invoke()
         await idle.wait_for_connection()
-        await anyio.sleep(0.2)  # the handler has started and holds its stream
+        # The handler has started and holds its stream.
+        assert await eventually(lambda: gw.metrics.streams_open._value.get() == 1)
         try:
             error = await refused(client)
             assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED

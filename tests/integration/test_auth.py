@@ -39,6 +39,7 @@ from gateway.client import AirlockClient
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
 from gateway.server import Gateway, exposure_warnings
+from tests.conftest import probed
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -113,7 +114,7 @@ async def every_method(client: AirlockClient) -> dict[str, grpc.StatusCode]:
 @contextlib.asynccontextmanager
 async def running(config: GatewayConfig) -> AsyncIterator[Gateway]:
     """A started gateway, stopped afterwards whatever happens."""
-    gw = Gateway(config)
+    gw = Gateway(config, host=probed())
     await gw.start()
     try:
         yield gw
@@ -572,7 +573,7 @@ async def test_cant_take_over_the_unix_socket_of_a_running_gateway(make_config: 
     async with running(make_config(listen="", unix_socket=path)) as first:
         second = make_config(listen="", unix_socket=path, data_dir=tmp_path / "second")
         with pytest.raises(AirlockError, match=re.escape(f"cannot listen on unix socket {path}: it is in use")):
-            Gateway(second)
+            Gateway(second, host=probed())
         async with AirlockClient(first.address) as client:  # the first one still owns it
             assert await status_of(client.list_functions()) == OK
     assert not path.exists()

@@ -27,6 +27,7 @@ from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.client import AirlockClient, Call, Event, HostRequest, InvocationStream, Outcome, Result
 from gateway.config import GatewayConfig
 from gateway.server import SERVICES, Gateway
+from tests.conftest import probed
 from tests.helpers import Drained, check, eventually, sandbox_alive, sandbox_gone, zombie
 from tests.integration.test_cli import AIRLOCK, LISTENING, Served
 
@@ -200,7 +201,7 @@ class Stoppable:
 @pytest.fixture
 async def stoppable(gateway_config: GatewayConfig) -> AsyncIterator[Stoppable]:
     before = descendants(os.getpid())
-    gateway = Gateway(gateway_config)
+    gateway = Gateway(gateway_config, host=probed())
     await gateway.start()
     subject = Stoppable(gateway, before)
     try:
@@ -371,9 +372,9 @@ async def test_a_stuck_invocation_is_cancelled_after_the_grace_and_its_sandbox_k
     assert [m.type for m in held.drained.messages if not isinstance(m, HostRequest)] == ["sandbox", "confirmation"]
     assert stoppable.seconds is not None
     assert 1 <= stoppable.seconds < 5
-    assert sandbox_gone(held.sandbox)
+    assert await sandbox_gone(held.sandbox)
     # Nothing the gateway started outlives it: zygote, warm pool and sandbox are all gone.
-    assert eventually(lambda: not survivors(ours | stoppable.ours()), 5), survivors(ours | stoppable.ours())
+    assert await eventually(lambda: not survivors(ours | stoppable.ours()), 5), survivors(ours | stoppable.ours())
 
 
 async def test_an_invocation_waiting_for_a_sandbox_is_cancelled_too(
@@ -391,7 +392,7 @@ async def test_an_invocation_waiting_for_a_sandbox_is_cancelled_too(
         assert running.result.error == SHUTDOWN_MESSAGE
     assert queued.drained is not None
     assert queued.drained.messages == []  # it never got a sandbox
-    assert sandbox_gone(holder.sandbox)
+    assert await sandbox_gone(holder.sandbox)
 
 
 # -- SIGTERM on a served gateway ------------------------------------------------------
@@ -444,6 +445,6 @@ async def test_sigterm_drains_a_served_gateway_and_leaves_no_process_behind(serv
     assert '"event": "gateway_stopped"' in log
     # The zygote, the warm pool and both sandboxes were running; none outlives the gateway.
     assert len(children) >= 3, children
-    assert eventually(lambda: not survivors(children), 5), survivors(children)
-    assert sandbox_gone(stuck.sandbox)
-    assert sandbox_gone(quick.sandbox)
+    assert await eventually(lambda: not survivors(children), 5), survivors(children)
+    assert await sandbox_gone(stuck.sandbox)
+    assert await sandbox_gone(quick.sandbox)

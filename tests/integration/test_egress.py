@@ -24,14 +24,14 @@ from tests.helpers import drain, register
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def host_server() -> Iterator[int]:
     """An HTTP server on the host's loopback; yields its port."""
     with hello_server() as port:
         yield port
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def profiles_dir(profiles_dir: Path, host_server: int) -> Path:
     for mode in ("warm", "fresh"):
         (profiles_dir / f"egress_{mode}.toml").write_text(
@@ -62,18 +62,23 @@ async def _fetch(client: AirlockClient, profile: str, body: dict[str, Any]) -> A
 async def test_plugins_reach_an_allowed_host_port_unchanged(
     client: AirlockClient, gateway: Gateway, host_server: int, mode: str, library: str
 ) -> None:
+    samples = gateway.metrics.registry
+    labels = {"profile": f"egress_{mode}"}
+
+    def counted() -> tuple[float, float, float]:
+        return (
+            samples.get_sample_value("airlock_egress_connections_total", {**labels, "verdict": "allowed"}) or 0.0,
+            samples.get_sample_value("airlock_egress_bytes_total", {**labels, "direction": "out"}) or 0.0,
+            samples.get_sample_value("airlock_egress_bytes_total", {**labels, "direction": "in"}) or 0.0,
+        )
+
+    connections, sent, received = counted()
     value = await _fetch(client, f"egress_{mode}", _body(library, "127.0.0.1", host_server, f"/{library}"))
     assert value == {"status": 200, "body": f"hello /{library}"}
-    samples = gateway.metrics.registry
-    assert samples.get_sample_value(
-        "airlock_egress_connections_total", {"profile": f"egress_{mode}", "verdict": "allowed"}
-    ) == pytest.approx(1.0)
-    sent = samples.get_sample_value("airlock_egress_bytes_total", {"profile": f"egress_{mode}", "direction": "out"})
-    received = samples.get_sample_value("airlock_egress_bytes_total", {"profile": f"egress_{mode}", "direction": "in"})
-    assert sent is not None
-    assert sent > len("GET / HTTP/1.0\r\n")
-    assert received is not None
-    assert received > len(f"hello /{library}")
+    after = counted()
+    assert after[0] == pytest.approx(connections + 1)
+    assert after[1] - sent > len("GET / HTTP/1.0\r\n")
+    assert after[2] - received > len(f"hello /{library}")
 
 
 @pytest.mark.parametrize("library", ["socket", "urllib", "aiohttp"])

@@ -49,7 +49,7 @@ async def test_forged_frames_are_crashes_not_gateway_errors(client: AirlockClien
         drained = await drain(client, "misbehave", body={"do": do})
         assert drained.result.outcome is Outcome.CRASHED, drained.result
         assert message in drained.result.error
-        assert sandbox_gone(drained.events[0].data["sandbox"])
+        assert await sandbox_gone(drained.events[0].data["sandbox"])
 
 
 async def test_long_strings_from_the_plugin_stay_function_errors(client: AirlockClient) -> None:

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.client import AirlockClient, Call, Outcome
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
+from tests.conftest import probed
 from tests.helpers import drain, register
 
 pytestmark = pytest.mark.anyio
@@ -208,7 +209,7 @@ async def test_in_flight_streams_and_warm_pool_gauges(gateway: Gateway, client: 
 
 
 async def test_metrics_listener_can_be_disabled(gateway_config: GatewayConfig) -> None:
-    gw = Gateway(gateway_config.model_copy(update={"metrics_listen": ""}))
+    gw = Gateway(gateway_config.model_copy(update={"metrics_listen": ""}), host=probed())
     await gw.start()
     try:
         assert gw.metrics_listener is None
@@ -219,7 +220,7 @@ async def test_metrics_listener_can_be_disabled(gateway_config: GatewayConfig) -
 async def test_metrics_listener_port_in_use_is_a_clear_error(gateway: Gateway, gateway_config: GatewayConfig) -> None:
     assert gateway.metrics_listener is not None
     taken = f"127.0.0.1:{gateway.metrics_listener.port}"
-    other = Gateway(gateway_config.model_copy(update={"metrics_listen": taken}))
+    other = Gateway(gateway_config.model_copy(update={"metrics_listen": taken}), host=probed())
     with pytest.raises(Exception, match=f"cannot serve metrics on {taken}"):
         await other.start()
     await other.stop(0)

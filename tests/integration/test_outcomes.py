@@ -38,7 +38,7 @@ async def test_timeout(client: AirlockClient) -> None:
     sandbox, drained = await misbehave(client, "sleep", timeout=0.5)
     assert drained.result.outcome is Outcome.TIMEOUT
     assert "timeout of 0.5 s" in drained.result.error
-    assert sandbox_gone(sandbox)
+    assert await sandbox_gone(sandbox)
 
 
 async def test_timeout_defaults_to_the_profile(client: AirlockClient) -> None:
@@ -46,7 +46,7 @@ async def test_timeout_defaults_to_the_profile(client: AirlockClient) -> None:
     assert drained.started.timeout == 3
     assert drained.result.outcome is Outcome.TIMEOUT
     assert drained.result.usage.wall_ms >= 3000
-    assert sandbox_gone(sandbox)
+    assert await sandbox_gone(sandbox)
 
 
 @pytest.mark.parametrize("do", ["spin", "spin_ignoring_sigxcpu"])
@@ -55,7 +55,7 @@ async def test_cpu_limit(client: AirlockClient, do: str) -> None:
     result = drained.result
     assert result.outcome is Outcome.CPU_LIMIT, result
     assert result.usage.cpu_ms >= 900
-    assert sandbox_gone(sandbox)
+    assert await sandbox_gone(sandbox)
 
 
 async def test_memory_limit(client: AirlockClient) -> None:
@@ -82,7 +82,7 @@ async def test_worker_signal_is_crashed(client: AirlockClient) -> None:
 async def test_worker_that_closes_its_channel_is_crashed_and_killed(client: AirlockClient) -> None:
     sandbox, drained = await misbehave(client, "close_channel")
     assert drained.result.outcome is Outcome.CRASHED
-    assert sandbox_gone(sandbox)
+    assert await sandbox_gone(sandbox)
 
 
 async def test_system_exit_is_a_function_error(client: AirlockClient) -> None:
@@ -123,7 +123,7 @@ async def test_output_limits(client: AirlockClient, do: str, message: str) -> No
     assert result.outcome is Outcome.OUTPUT_LIMIT, result
     assert message in result.error
     assert len(result.output) <= 1024
-    assert sandbox_gone(sandbox)
+    assert await sandbox_gone(sandbox)
 
 
 async def test_usage_is_measured(client: AirlockClient) -> None:
@@ -146,7 +146,7 @@ async def test_cancel_kills_the_worker_and_reports_cancelled(client: AirlockClie
     assert result is not None
     assert result.outcome is Outcome.CANCELLED
     assert result.error == "user pressed stop"
-    assert sandbox_gone(sandbox)
+    assert await sandbox_gone(sandbox)
 
 
 async def test_client_going_away_kills_the_worker_and_its_children(client: AirlockClient) -> None:

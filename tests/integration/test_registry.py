@@ -10,10 +10,21 @@ import pytest
 from gateway.client import AirlockClient, SubAction
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
-from tests.conftest import plugin_source
+from tests.conftest import plugin_source, probed
 from tests.helpers import register
 
 pytestmark = pytest.mark.anyio
+
+
+# The registry's listings and files are what these tests look at: a gateway per test.
+@pytest.fixture
+def gateway_config(private_config: GatewayConfig) -> GatewayConfig:
+    return private_config
+
+
+@pytest.fixture
+async def client(private_client: AirlockClient) -> AirlockClient:
+    return private_client
 
 
 def action_source(title: str = "", priority: int | None = None, body: str = "return 1") -> str:
@@ -185,14 +196,14 @@ async def test_list_get_delete(client: AirlockClient) -> None:
 
 
 async def test_records_persist_across_restarts(gateway_config: GatewayConfig) -> None:
-    first = Gateway(gateway_config)
+    first = Gateway(gateway_config, host=probed())
     await first.start()
     async with AirlockClient(first.address) as c:
         put = await c.put_function("valves", plugin_source("valves"), is_global=True, valves={"priority": 1})
         await c.put_function("gone", plugin_source("emitter"))
         await c.delete_function("gone")
     await first.stop(0)
-    second = Gateway(gateway_config)
+    second = Gateway(gateway_config, host=probed())
     await second.start()
     try:
         async with AirlockClient(second.address) as c:

@@ -17,8 +17,10 @@ from gateway.client import AirlockClient, Outcome
 from gateway.config import GatewayConfig
 from gateway.registry.record import FunctionRecord
 from gateway.requirements.progress import Progress, Stage
+from gateway.sandbox.probe import HostSupport
 from gateway.server import Gateway
 from runner.main import STANDINS
+from tests.conftest import probed, running_gateway
 from tests.helpers import drain
 from tests.integration.test_cli import serving, write
 from tests.wheels import demo_wheelhouse
@@ -48,20 +50,23 @@ class Action:
 '''
 
 
+# Every test here looks at what its gateway installed on disk: each has a gateway of its own.
+
+
 @pytest.fixture
 def wheelhouse(tmp_path: Path) -> Path:
     return demo_wheelhouse(tmp_path / "wheelhouse")
 
 
 @pytest.fixture
-def profiles_dir(profiles_dir: Path) -> Path:
-    (profiles_dir / "fresh.toml").write_text(FRESH_PROFILE)
-    return profiles_dir
+def profiles_dir(private_profiles_dir: Path) -> Path:
+    (private_profiles_dir / "fresh.toml").write_text(FRESH_PROFILE)
+    return private_profiles_dir
 
 
 @pytest.fixture
-def gateway_config(gateway_config: GatewayConfig, wheelhouse: Path) -> GatewayConfig:
-    return gateway_config.model_copy(
+def gateway_config(private_config: GatewayConfig, profiles_dir: Path, wheelhouse: Path) -> GatewayConfig:
+    return private_config.model_copy(
         update={
             "requirements_install": True,
             "requirements_wheelhouse": wheelhouse,
@@ -71,10 +76,22 @@ def gateway_config(gateway_config: GatewayConfig, wheelhouse: Path) -> GatewayCo
     )
 
 
+@pytest.fixture
+async def gateway(gateway_config: GatewayConfig, host_support: HostSupport) -> AsyncIterator[Gateway]:
+    async with running_gateway(gateway_config, host_support) as gw:
+        yield gw
+
+
+@pytest.fixture
+async def client(gateway: Gateway) -> AsyncIterator[AirlockClient]:
+    async with AirlockClient(gateway.address) as c:
+        yield c
+
+
 @asynccontextmanager
 async def running(config: GatewayConfig) -> AsyncIterator[AirlockClient]:
     """A gateway and a client for the length of a block (tests that restart or reconfigure)."""
-    gateway = Gateway(config)
+    gateway = Gateway(config, host=probed())
     await gateway.start()
     try:
         async with AirlockClient(gateway.address) as client:

@@ -25,14 +25,17 @@ start_timeout_seconds = 30
 """
 
 
-@pytest.fixture(params=["warm", "fresh"])
+@pytest.fixture(scope="module", params=["warm", "fresh"])
 def sandbox_mode(request: pytest.FixtureRequest) -> str:
-    """Every threat runs against forked (zygote) and spawned workers alike."""
+    """Every threat runs against forked (zygote) and spawned workers alike.
+
+    Module-scoped: each module's tests share one gateway per mode (tests/conftest.py).
+    """
     mode: str = request.param
     return mode
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def profiles_dir(profiles_dir: Path, sandbox_mode: str) -> Path:
     (profiles_dir / "crowd.toml").write_text(CROWD_PROFILE)
     for path in profiles_dir.glob("*.toml"):

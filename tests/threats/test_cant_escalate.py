@@ -130,7 +130,7 @@ async def test_cant_syscall_through_another_abi(client: AirlockClient, abi: str,
     # the whole process before the call does anything.
     assert attacked.result.outcome is Outcome.CRASHED
     assert attacked.result.error == "the worker was killed by signal SIGSYS"
-    assert sandbox_gone(attacked.sandbox)
+    assert await sandbox_gone(attacked.sandbox)
 
 
 async def test_cant_install_a_seccomp_filter(client: AirlockClient) -> None:

@@ -20,7 +20,7 @@ MIB = 1024 * 1024
 
 async def exhaust(client: AirlockClient, name: str, time_limit: float | None = None) -> Attacked:
     attacked = await attack(client, "exhaust", name, time_limit=time_limit)
-    assert sandbox_gone(attacked.sandbox), "a process of the sandbox outlived its invocation"
+    assert await sandbox_gone(attacked.sandbox), "a process of the sandbox outlived its invocation"
     return attacked
 
 

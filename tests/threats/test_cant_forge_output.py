@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from gateway.client import AirlockClient, Outcome
+from gateway.server import Gateway
 from tests.helpers import sandbox_gone
 from tests.threats.probe import Attacked, attack, while_holding
 
@@ -28,7 +29,7 @@ def names_in(directory: Path) -> list[str]:
 
 async def forge(client: AirlockClient, payload: bytes, **kw: Any) -> Attacked:
     attacked = await attack(client, "forge", "raw_frame", payload=base64.b64encode(payload).decode(), **kw)
-    assert sandbox_gone(attacked.sandbox)
+    assert await sandbox_gone(attacked.sandbox)
     return attacked
 
 
@@ -118,7 +119,10 @@ async def test_cant_abandon_another_invocations_call(client: AirlockClient) -> N
     assert holder.value == "released"
 
 
-async def test_cant_make_the_gateway_follow_a_planted_symlink(client: AirlockClient, tmp_path: Path) -> None:
+async def test_cant_make_the_gateway_follow_a_planted_symlink(
+    client: AirlockClient, gateway: Gateway, tmp_path: Path
+) -> None:
+    beside_data = names_in(gateway.config.data_dir.parent)
     target = tmp_path / "host-target.txt"
     target.write_text("untouched")
     before = target.stat()
@@ -130,4 +134,5 @@ async def test_cant_make_the_gateway_follow_a_planted_symlink(client: AirlockCli
     after = target.stat()
     assert target.read_text() == "untouched"
     assert (after.st_mtime_ns, after.st_size, after.st_ino) == (before.st_mtime_ns, before.st_size, before.st_ino)
-    assert names_in(tmp_path) == ["data", "host-target.txt", "profiles"]
+    assert names_in(tmp_path) == ["host-target.txt"]
+    assert names_in(gateway.config.data_dir.parent) == beside_data == ["data", "profiles"]

@@ -19,7 +19,7 @@ import pytest
 from gateway.client import AirlockClient, Outcome
 from gateway.sandbox.confinement import SANDBOX_UID_COUNT, SANDBOX_UID_FIRST
 from gateway.server import Gateway
-from tests.helpers import sandbox_gone
+from tests.helpers import eventually, sandbox_gone
 from tests.threats.probe import Attacked, attack, register
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -78,7 +78,9 @@ async def test_cant_overwhelm_the_gateway_with_16_hostile_invocations(client: Ai
         hostile[index] = await attack(client, plugin, name, profile="crowd", **body)
 
     async def run_benign() -> None:
-        await anyio.sleep(0.5)  # in the thick of it: every hostile worker is starting or running
+        # In the thick of it: every hostile invocation has been admitted (each is starting,
+        # running, or already stopped by its limit).
+        assert await eventually(lambda: gateway.admission.inflight + len(hostile) == len(HOSTILE), 30)
         # Another user: the hostile crowd alone fills one user's max_inflight_per_user (16).
         benign.append(await attack(client, "exhaust", "benign", profile="crowd", user={"id": "bystander"}))
 
@@ -101,7 +103,7 @@ async def test_cant_overwhelm_the_gateway_with_16_hostile_invocations(client: Ai
     # (The kernel recycles namespace inode numbers, so two sandboxes that did not overlap in
     # time may report the same one.)
     sandboxes = [a.sandbox for a in (*hostile.values(), *benign)]
-    assert [s for s in sandboxes if not sandbox_gone(s)] == []
+    assert [s for s in sandboxes if not await sandbox_gone(s)] == []
     # ...no invocation cgroup (each is killed, checked empty and removed)...
     roots = gateway.launcher.cgroups.roots.values()
     assert roots

@@ -45,13 +45,13 @@ async def test_cant_daemonize_past_the_invocation(client: AirlockClient) -> None
     # The orphaned grandchild was adopted by the sandbox's own PID 1, not by the host's init...
     assert attacked.value["parent of grandchild"] == 1
     # ...and went down with it.
-    assert sandbox_gone(attacked.sandbox)
+    assert await sandbox_gone(attacked.sandbox)
 
 
 async def test_cant_survive_in_a_new_session(client: AirlockClient) -> None:
     attacked = await attack(client, "persist", "fork_setsid")
     assert attacked.value["setsid"] == "OK"
-    assert sandbox_gone(attacked.sandbox)
+    assert await sandbox_gone(attacked.sandbox)
 
 
 async def test_cant_leave_files_for_the_next_invocation(client: AirlockClient) -> None:
@@ -165,7 +165,7 @@ async def test_cant_survive_a_gateway_crash(served: tuple[subprocess.Popen[str],
 def sweep_cgroups_of(dead_gateway: int) -> int:
     """Sweep as a restarted gateway would; the number of the dead gateway's directories removed."""
     cgroups = Cgroups.detect()
-    stale = [p for root in cgroups.roots.values() for p in root.parent.glob(f"gw-{dead_gateway}-*")]
+    stale = [p for root in cgroups.roots.values() for p in root.parents[1].glob(f"gw-{dead_gateway}-*")]
     cgroups.sweep()
     assert [p for p in stale if p.exists()] == []
     return len(stale)

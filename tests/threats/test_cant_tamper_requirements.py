@@ -11,7 +11,6 @@ its host path.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import orjson
 import pytest
@@ -66,11 +65,10 @@ class Action:
 '''
 
 
-@pytest.fixture
-def gateway_config(gateway_config: GatewayConfig, tmp_path: Path) -> GatewayConfig:
-    return gateway_config.model_copy(
-        update={"requirements_install": True, "requirements_wheelhouse": demo_wheelhouse(tmp_path / "wheelhouse")}
-    )
+@pytest.fixture(scope="module")
+def gateway_config(gateway_config: GatewayConfig, tmp_path_factory: pytest.TempPathFactory) -> GatewayConfig:
+    wheelhouse = demo_wheelhouse(tmp_path_factory.mktemp("tamper") / "wheelhouse")
+    return gateway_config.model_copy(update={"requirements_install": True, "requirements_wheelhouse": wheelhouse})
 
 
 async def test_cant_write_to_its_requirement_set(client: AirlockClient) -> None:

@@ -76,8 +76,8 @@ async def test_cant_kill_everything_beyond_its_sandbox(client: AirlockClient) ->
     # kill(-1, SIGKILL) killed the killer's own child, not its PID 1 and nothing outside.
     assert killer.value == {"kill": "OK", "child": "SIGKILL", "pid 1 alive": True}
     assert victim.value == "released"
-    assert sandbox_gone(killer.sandbox)
-    assert sandbox_gone(victim.sandbox)
+    assert await sandbox_gone(killer.sandbox)
+    assert await sandbox_gone(victim.sandbox)
     assert (await attack(client, "exhaust", "benign")).value == "fine"
 
 

@@ -38,9 +38,9 @@ def test_v1_create_place_count_kill_remove() -> None:
 
 def test_v2_files(tmp_path: Path) -> None:
     own = tmp_path / "own"
-    base = own / "airlock" / "gw-1-1"
+    base = own / "airlock" / "gw-1-1" / "1"
     base.mkdir(parents=True)
-    for directory in (own, base.parent, base):
+    for directory in (own, base.parents[1], base.parent, base):
         (directory / "cgroup.subtree_control").write_text("")
     (own / "cgroup.procs").write_text(f"{os.getpid()}\n")
     layout = Cgroups(2, {"": base})
