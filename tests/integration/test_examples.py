@@ -23,6 +23,14 @@ from gateway.client.invocation import CallHandler
 
 pytestmark = pytest.mark.anyio
 
+
+# The examples' listings, valves and user valves are what these tests look at: a gateway
+# per test.
+@pytest.fixture
+async def client(private_client: AirlockClient) -> AirlockClient:
+    return private_client
+
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "actions"
 ICONS = "https://cdn.jsdelivr.net/npm/lucide-static@0.460.0/icons"
 
