@@ -13,7 +13,9 @@ usage, kills everything in it at the end, checks it is empty and removes it. Two
 The sandbox cannot write any of these files: it has its own cgroup namespace, no /sys, and
 a uid that owns none of them. Directories are named after the gateway's pid and start time
 so that a restarted gateway removes what a crashed one left behind without touching the
-cgroups of another gateway that is still running.
+cgroups of another gateway that is still running. Gateways of one process (tests,
+embedding) share those directories; the last one to stop removes them, so that one that
+fails to start never pulls them from under another.
 """
 
 from __future__ import annotations
@@ -22,13 +24,20 @@ import contextlib
 import os
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from gateway.sandbox import procfs
+
+log = structlog.get_logger("airlock.cgroups")
 
 MIB = 1024 * 1024
 _KILL_ROUNDS = 200
+#: Gateways of this process using each set of base directories (by its name).
+_users: Counter[str] = Counter()
 
 
 class CgroupError(Exception):
@@ -109,6 +118,7 @@ class Cgroups:
         self.version = version
         #: v1: controller → the gateway's base directory in that hierarchy; v2: {"": base}.
         self.roots = roots
+        self._prepared = False
 
     @classmethod
     def detect(cls) -> Cgroups:
@@ -134,6 +144,9 @@ class Cgroups:
 
     def prepare(self) -> None:
         """Create this gateway's base directories and enable v2 controllers below them."""
+        if not self._prepared:
+            self._prepared = True
+            _users[self._name] += 1
         for root in self.roots.values():
             root.mkdir(parents=True, exist_ok=True)
         if self.version == 2:
@@ -149,10 +162,20 @@ class Cgroups:
                 _write(directory / "cgroup.subtree_control", "+memory +pids +cpu")
 
     def release(self) -> None:
-        """Remove this gateway's (empty) base directories when it stops."""
+        """Remove this gateway's (empty) base directories when it stops (the last of its process)."""
+        if self._prepared:
+            self._prepared = False
+            _users[self._name] -= 1
+        if _users[self._name] > 0:
+            return  # another gateway of this process still creates cgroups there
+        del _users[self._name]
         for root in self.roots.values():
             with contextlib.suppress(OSError):  # not empty: a sandbox is still being killed
                 root.rmdir()
+
+    @property
+    def _name(self) -> str:
+        return next(iter(self.roots.values())).name
 
     def sweep(self) -> int:
         """Kill and remove what gateways that no longer run left behind; returns the count."""
@@ -164,11 +187,17 @@ class Cgroups:
             for stale in parent.iterdir():
                 if not stale.is_dir() or _alive(stale.name):
                     continue
-                for invocation in [p for p in stale.iterdir() if p.is_dir()]:
-                    self._kill_dir(invocation)
-                    invocation.rmdir()
-                    removed += 1
-                stale.rmdir()
+                try:
+                    for invocation in [p for p in stale.iterdir() if p.is_dir()]:
+                        self._kill_dir(invocation)
+                        invocation.rmdir()
+                        removed += 1
+                    stale.rmdir()
+                except OSError as exc:
+                    # Another gateway starting now may be sweeping the same leftovers
+                    # (ENOENT, ENODEV), or their killed processes have not exited yet
+                    # (EBUSY): neither is a reason not to start; the next start retries.
+                    log.warning("stale_cgroup_not_removed", cgroup=str(stale), error=exc.strerror)
         return removed
 
     def create(self, name: str, limits: Limits) -> InvocationCgroup:

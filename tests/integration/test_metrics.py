@@ -219,7 +219,9 @@ async def test_metrics_listener_can_be_disabled(gateway_config: GatewayConfig) -
 async def test_metrics_listener_port_in_use_is_a_clear_error(gateway: Gateway, gateway_config: GatewayConfig) -> None:
     assert gateway.metrics_listener is not None
     taken = f"127.0.0.1:{gateway.metrics_listener.port}"
-    other = Gateway(gateway_config.model_copy(update={"metrics_listen": taken}))
+    other = Gateway(
+        gateway_config.model_copy(update={"metrics_listen": taken, "data_dir": gateway_config.data_dir / "other"})
+    )
     with pytest.raises(Exception, match=f"cannot serve metrics on {taken}"):
         await other.start()
     await other.stop(0)
