@@ -32,7 +32,8 @@ from gateway.registry.store import StoreError
 from gateway.requirements.policy import InstallPolicy
 from gateway.sandbox import bytecode, probe
 from gateway.sandbox.cgroups import CgroupError, Cgroups
-from gateway.sandbox.launcher import Launcher
+from gateway.sandbox.launcher import Launcher, worst_case_sandboxes
+from gateway.sandbox.uids import UidRange, check_mappable, claim_slice
 from gateway.servicer.registry import RegistryServicer
 from gateway.servicer.runtime import RuntimeServicer
 from gateway.servicer.sizes import RequestSizeInterceptor, hard_limit
@@ -131,7 +132,7 @@ class Gateway:
     """A gateway; ``port`` is the bound TCP port once started (useful with port 0), None without one.
 
     Construction takes what must be exclusive before anything reads the data directory (its
-    lock, this gateway's cgroups) and opens the registry; start()
+    lock, a slice of sandbox uids, this gateway's cgroups) and opens the registry; start()
     binds the listeners. A failure at either step releases everything taken so far before
     the error is raised, so a gateway that failed to start leaves no port, lock, cgroup or
     task behind; stop() releases it all after a successful start.
@@ -188,6 +189,7 @@ class Gateway:
         data_lock = DataDirLock(config.data_dir)
         data_lock.acquire()
         self._held.callback(data_lock.release)
+        uids = self._claim_uids()
         try:
             cgroups = Cgroups.detect()
             self._held.callback(cgroups.release)
@@ -200,7 +202,7 @@ class Gateway:
         if not bytecode.precompile():
             log.warning("runner_bytecode_not_written", directory=str(bytecode.runner_dir()))
         self.egress = EgressRelays(config.data_dir / "egress", metrics=self.metrics)
-        self.launcher = Launcher(cgroups, metrics=self.metrics, egress=self.egress)
+        self.launcher = Launcher(cgroups, metrics=self.metrics, egress=self.egress, uids=uids)
         try:
             self.registry = Registry.open(
                 config.data_dir,
@@ -225,6 +227,27 @@ class Gateway:
         pb_grpc.add_RuntimeServicer_to_server(self.runtime, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+
+    def _claim_uids(self) -> UidRange:
+        """Claim the slice of the sandbox uid range this gateway's sandboxes run as (until stop)."""
+        config = self.config
+        wanted = UidRange(config.sandbox_uid_first, config.sandbox_uid_count)
+        if os.geteuid() != 0:
+            # An unprivileged gateway runs every sandbox as itself (confinement.confine_frame):
+            # there is no uid to keep apart from other gateways.
+            return UidRange(wanted.first, config.sandbox_uids_per_gateway)
+        needed = sum(worst_case_sandboxes(p) for p in self.profiles.values())
+        if config.sandbox_uids_per_gateway < needed:
+            raise AirlockError(
+                f"sandbox_uids_per_gateway={config.sandbox_uids_per_gateway} is below the {needed} sandboxes "
+                "the profiles can run at once (2 x max_concurrent + warm_pool_size each): two of them "
+                "would share a uid"
+            )
+        check_mappable(wanted)
+        claimed = claim_slice(config.sandbox_uid_lock_dir, wanted, config.sandbox_uids_per_gateway)
+        self._held.callback(claimed.release)
+        log.info("sandbox_uids_claimed", uids=str(claimed.range), lock_dir=str(config.sandbox_uid_lock_dir))
+        return claimed.range
 
     def _listen(self) -> int | None:
         config = self.config
@@ -329,7 +352,7 @@ class Gateway:
 
         Health turns NOT_SERVING and new invocations are refused; running ones get ``grace``
         seconds, the rest end as CANCELLED; then every sandbox, zygote and listener closes,
-        and the data directory's lock is given up last.
+        and the data directory's lock and the uid slice are given up last.
         """
         if self._closed:
             return

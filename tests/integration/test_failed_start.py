@@ -2,7 +2,7 @@
 
 A malformed registry row refuses the start, naming the row and the file, and stays in the
 file; a start that fails after the gRPC port was bound frees the port, its cgroup
-directories and the data directory's lock, and starts no task.
+directories, the data directory's lock and its uid slice, and starts no task.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from gateway.config import GatewayConfig
 from gateway.datadir import DataDirLock
 from gateway.errors import AirlockError
 from gateway.sandbox.cgroups import Cgroups
+from gateway.sandbox.uids import UidRange, claim_slice
 from gateway.server import Gateway
 from tests.conftest import plugin_source
 
@@ -99,13 +100,17 @@ async def test_a_malformed_registry_row_refuses_the_start_naming_the_row_and_the
 
 
 async def test_a_start_failing_after_the_port_was_bound_leaves_nothing_behind(
-    gateway_config: GatewayConfig,
+    gateway_config: GatewayConfig, tmp_path: Path
 ) -> None:
+    uid_locks = tmp_path / "uids"
+    uid_locks.mkdir(mode=0o700)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         metrics = f"127.0.0.1:{taken.getsockname()[1]}"
-        config = gateway_config.model_copy(update={"metrics_listen": metrics, "warm_up": True})
+        config = gateway_config.model_copy(
+            update={"metrics_listen": metrics, "sandbox_uid_lock_dir": uid_locks, "warm_up": True}
+        )
         cgroups_before = await settled_cgroup_dirs()
         tasks_before = asyncio.all_tasks()
         gateway = Gateway(config)
@@ -119,11 +124,16 @@ async def test_a_start_failing_after_the_port_was_bound_leaves_nothing_behind(
         assert port_is_free(gateway.port)  # ...and is free again
         assert cgroup_dirs_of_this_process() <= cgroups_before
         assert asyncio.all_tasks() <= tasks_before
+        # Its uid slice, the first of the range in this private lock directory, is free.
+        wanted = UidRange(config.sandbox_uid_first, config.sandbox_uid_count)
+        claimed = claim_slice(uid_locks, wanted, config.sandbox_uids_per_gateway)
+        assert claimed.range.first == config.sandbox_uid_first
+        claimed.release()
         await gateway.stop(0)  # nothing left to do
         with pytest.raises(AirlockError, match="has been stopped"):
             await gateway.start()
 
-    # The data directory is free: the same settings start a gateway.
+    # The data directory and the uid slice are free: the same settings start a gateway.
     again = Gateway(config.model_copy(update={"metrics_listen": ""}))
     await again.start()
     await again.stop(0)
