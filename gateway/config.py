@@ -24,6 +24,13 @@ from pydantic_settings import (
 
 from gateway.errors import AirlockError
 from gateway.profiles.loader import shipped_profiles_dir
+from gateway.sandbox.uids import (
+    MAX_UID,
+    SANDBOX_UID_COUNT,
+    SANDBOX_UID_FIRST,
+    SANDBOX_UID_LOCK_DIR,
+    SANDBOX_UIDS_PER_GATEWAY,
+)
 
 MIB = 1024 * 1024
 ENV_PREFIX = "AIRLOCK_"
@@ -133,6 +140,26 @@ class GatewayConfig(BaseSettings):
     )
     keepalive_timeout_seconds: float = Field(
         default=10.0, ge=1, description="Close a connection whose ping is unanswered this long."
+    )
+    # -- sandbox uids (a root gateway only; an unprivileged one runs sandboxes as itself) ----
+    sandbox_uid_first: int = Field(
+        default=SANDBOX_UID_FIRST,
+        ge=1,  # never root
+        le=MAX_UID,
+        description="First host uid (and gid) of the range sandboxes run as; each sandbox gets one of its own.",
+    )
+    sandbox_uid_count: int = Field(
+        default=SANDBOX_UID_COUNT, ge=1, description="Uids in that range, shared by every gateway of the host."
+    )
+    sandbox_uids_per_gateway: int = Field(
+        default=SANDBOX_UIDS_PER_GATEWAY,
+        ge=1,
+        description="Uids one gateway claims from the range (a slice): at least the sandboxes it can run at once.",
+    )
+    sandbox_uid_lock_dir: Path = Field(
+        default=SANDBOX_UID_LOCK_DIR,
+        description="Host-wide directory where gateways claim their slices (a lock file each); "
+        "gateways of one host (containers too) must share it.",
     )
     # -- plugin requirements -----------------------------------------------------------------
     requirements_install: bool = Field(
@@ -248,6 +275,7 @@ class GatewayConfig(BaseSettings):
                 'to roles (tls_client_roles, "*" for any verified certificate) or set a token'
             )
         self._requirements_consistent()
+        self._sandbox_uids_consistent()
         admin, invoker = self.admin_token, self.invoker_token
         if admin is not None and invoker is not None and admin.get_secret_value() == invoker.get_secret_value():
             raise ValueError("admin_token and invoker_token must differ")
@@ -268,6 +296,17 @@ class GatewayConfig(BaseSettings):
             raise ValueError("requirements_install needs requirements_wheelhouse (where the wheels come from)")
         if overlap := set(self.requirements_allow) & set(self.requirements_deny):
             raise ValueError(f"requirements_allow and requirements_deny both name {', '.join(sorted(overlap))}")
+
+    def _sandbox_uids_consistent(self) -> None:
+        last = self.sandbox_uid_first + self.sandbox_uid_count - 1
+        if last > MAX_UID:
+            raise ValueError(
+                f"sandbox_uid_first + sandbox_uid_count goes past the largest uid, {MAX_UID} (ends at {last})"
+            )
+        if self.sandbox_uids_per_gateway > self.sandbox_uid_count:
+            raise ValueError("sandbox_uids_per_gateway is larger than sandbox_uid_count: no slice fits the range")
+        if not self.sandbox_uid_lock_dir.is_absolute():
+            raise ValueError(f"sandbox_uid_lock_dir {self.sandbox_uid_lock_dir} is not an absolute path")
 
     @property
     def has_tokens(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -18,6 +19,7 @@ from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.admission import Admission
 from gateway.auth import Authenticator, AuthInterceptor
 from gateway.config import GatewayConfig, is_loopback, split_host_port
+from gateway.datadir import DataDirLock
 from gateway.egress.relays import EgressRelays
 from gateway.errors import AirlockError
 from gateway.metrics import Metrics
@@ -30,7 +32,8 @@ from gateway.registry.store import StoreError
 from gateway.requirements.policy import InstallPolicy
 from gateway.sandbox import bytecode, probe
 from gateway.sandbox.cgroups import CgroupError, Cgroups
-from gateway.sandbox.launcher import Launcher
+from gateway.sandbox.launcher import Launcher, worst_case_sandboxes
+from gateway.sandbox.uids import UidRange, check_mappable, claim_slice
 from gateway.servicer.registry import RegistryServicer
 from gateway.servicer.runtime import RuntimeServicer
 from gateway.servicer.sizes import RequestSizeInterceptor, hard_limit
@@ -126,7 +129,13 @@ def server_credentials(config: GatewayConfig) -> grpc.ServerCredentials | None:
 
 
 class Gateway:
-    """A running gateway; ``port`` is the bound TCP port (useful with port 0), None without one.
+    """A gateway; ``port`` is the bound TCP port once started (useful with port 0), None without one.
+
+    Construction takes what must be exclusive before anything reads the data directory (its
+    lock, a slice of sandbox uids, this gateway's cgroups) and opens the registry; start()
+    binds the listeners. A failure at either step releases everything taken so far before
+    the error is raised, so a gateway that failed to start leaves no port, lock, cgroup or
+    task behind; stop() releases it all after a successful start.
 
     ``host`` is what this host offers, when the caller already probed it (else it is probed
     here: two short subprocesses).
@@ -145,20 +154,8 @@ class Gateway:
                 f"the {DEFAULT_PROFILE} profile cannot run on this host: {'; '.join(refused[DEFAULT_PROFILE])} "
                 "(run 'airlock doctor' for the full report)"
             )
-        credentials = server_credentials(config)
-        try:
-            cgroups = Cgroups.detect()
-            cgroups.prepare()
-            swept = cgroups.sweep()
-        except (CgroupError, OSError) as exc:
-            raise AirlockError(f"cgroups: {exc}") from None
-        if swept:
-            log.warning("stale_sandboxes_removed", count=swept)
-        if not bytecode.precompile():
-            log.warning("runner_bytecode_not_written", directory=str(bytecode.runner_dir()))
+        self._credentials = server_credentials(config)
         self.metrics = Metrics()
-        self.egress = EgressRelays(config.data_dir / "egress", metrics=self.metrics)
-        self.launcher = Launcher(cgroups, metrics=self.metrics, egress=self.egress)
         self.admission = Admission(
             max_inflight=config.max_inflight,
             max_inflight_per_user=config.max_inflight_per_user,
@@ -174,9 +171,41 @@ class Gateway:
             RequestSizeInterceptor(config.max_message_bytes, self.metrics),
         ]
         self.server = grpc.aio.server(interceptors=interceptors, options=server_options(config))
-        self.port = self._listen(credentials)
-        if self.port is not None:
-            self.egress.own_ports.add(self.port)
+        self.port: int | None = None
+        self.metrics_listener: MetricsListener | None = None
+        #: What this gateway holds outside itself, released in reverse order (stop, failed start).
+        self._held = contextlib.ExitStack()
+        self._listening = False
+        self._unix_bound = False
+        self._serving = False
+        self._closed = False
+        try:
+            self._take_resources()
+        except BaseException:
+            self._held.close()
+            raise
+
+    def _take_resources(self) -> None:
+        config = self.config
+        # The lock comes first: the registry collects unreferenced requirement sets and the
+        # egress relays unlink sockets they find, both fatal to a gateway already using them.
+        data_lock = DataDirLock(config.data_dir)
+        data_lock.acquire()
+        self._held.callback(data_lock.release)
+        uids = self._claim_uids()
+        try:
+            cgroups = Cgroups.detect()
+            self._held.callback(cgroups.release)
+            cgroups.prepare()
+            swept = cgroups.sweep()
+        except (CgroupError, OSError) as exc:
+            raise AirlockError(f"cgroups: {exc}") from None
+        if swept:
+            log.warning("stale_sandboxes_removed", count=swept)
+        if not bytecode.precompile():
+            log.warning("runner_bytecode_not_written", directory=str(bytecode.runner_dir()))
+        self.egress = EgressRelays(config.data_dir / "egress", metrics=self.metrics)
+        self.launcher = Launcher(cgroups, metrics=self.metrics, egress=self.egress, uids=uids)
         try:
             self.registry = Registry.open(
                 config.data_dir,
@@ -187,6 +216,7 @@ class Gateway:
             )
         except StoreError as exc:
             raise AirlockError(str(exc)) from None
+        self._held.callback(self.registry.close)
         self.health = health.aio.HealthServicer()
         self.runtime = RuntimeServicer(
             self.registry,
@@ -200,37 +230,64 @@ class Gateway:
         pb_grpc.add_RuntimeServicer_to_server(self.runtime, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
-        self.metrics_listener: MetricsListener | None = None
 
-    def _listen(self, credentials: grpc.ServerCredentials | None) -> int | None:
+    def _claim_uids(self) -> UidRange:
+        """Claim the slice of the sandbox uid range this gateway's sandboxes run as (until stop)."""
+        config = self.config
+        wanted = UidRange(config.sandbox_uid_first, config.sandbox_uid_count)
+        if os.geteuid() != 0:
+            # An unprivileged gateway runs every sandbox as itself (confinement.confine_frame):
+            # there is no uid to keep apart from other gateways.
+            return UidRange(wanted.first, config.sandbox_uids_per_gateway)
+        needed = sum(worst_case_sandboxes(p) for p in self.profiles.values())
+        if config.sandbox_uids_per_gateway < needed:
+            raise AirlockError(
+                f"sandbox_uids_per_gateway={config.sandbox_uids_per_gateway} is below the {needed} sandboxes "
+                "the profiles can run at once (2 x max_concurrent + warm_pool_size each): two of them "
+                "would share a uid"
+            )
+        check_mappable(wanted)
+        claimed = claim_slice(config.sandbox_uid_lock_dir, wanted, config.sandbox_uids_per_gateway)
+        self._held.callback(claimed.release)
+        log.info("sandbox_uids_claimed", uids=str(claimed.range), lock_dir=str(config.sandbox_uid_lock_dir))
+        return claimed.range
+
+    def _listen(self) -> int | None:
         config = self.config
         port: int | None = None
+        if config.unix_socket is not None:
+            self._check_unix_socket(config.unix_socket)
+        self._listening = True  # from here on, grpc may hold a bound socket
         if config.listen:
             try:
-                if credentials is None:
+                if self._credentials is None:
                     port = self.server.add_insecure_port(config.listen)
                 else:
-                    port = self.server.add_secure_port(config.listen, credentials)
+                    port = self.server.add_secure_port(config.listen, self._credentials)
             except RuntimeError as exc:  # grpcio reports a busy or invalid address this way
                 raise AirlockError(f"cannot listen on {config.listen}: {exc}") from None
         if config.unix_socket is not None:
             self._listen_unix(config.unix_socket)
         return port
 
-    def _listen_unix(self, path: Path) -> None:
-        # Same-host callers: the socket's permission bits are the access control (plus tokens
-        # if configured). The umask covers the moment between bind and chmod, when the socket
-        # would otherwise be open to every local user.
+    @staticmethod
+    def _check_unix_socket(path: Path) -> None:
         if path.is_socket():
             if _accepting(path):
                 # Taking it over would hide the running gateway (and its stop would then
                 # unlink our socket): refuse, like a busy TCP address.
                 raise AirlockError(f"cannot listen on unix socket {path}: it is in use (another gateway?)")
             path.unlink()  # left by a gateway that did not stop cleanly
+
+    def _listen_unix(self, path: Path) -> None:
+        # Same-host callers: the socket's permission bits are the access control (plus tokens
+        # if configured). The umask covers the moment between bind and chmod, when the socket
+        # would otherwise be open to every local user.
         mode = int(self.config.unix_socket_mode, 8)
         previous = os.umask(0o777 & ~mode)
         try:
             self.server.add_insecure_port(f"unix:{path}")
+            self._unix_bound = True
         except RuntimeError as exc:
             raise AirlockError(f"cannot listen on unix socket {path}: {exc}") from None
         finally:
@@ -246,13 +303,33 @@ class Gateway:
         return f"{host}:{self.port}"
 
     async def start(self) -> None:
-        """Start serving (and warm the profiles' pools unless configured not to)."""
+        """Listen and start serving (and warm the profiles' pools unless configured not to).
+
+        On failure (an address in use, say) everything the gateway holds is released before
+        the error is raised; stop() is then a no-op.
+        """
+        if self._closed:
+            raise AirlockError("this gateway has been stopped; make a new one")
+        try:
+            await self._start()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._close(None)
+            raise
+
+    async def _start(self) -> None:
+        # grpc's health service says SERVING for "" until told otherwise: not before we are.
+        await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = self._listen()
+        if self.port is not None:
+            self.egress.own_ports.add(self.port)
         if self.config.metrics_listen:
             self.metrics_listener = MetricsListener(self.config.metrics_listen, self.metrics.registry)
             self.egress.own_ports.add(self.metrics_listener.port)
         if self.config.warm_up:
             self.launcher.warm_up(list(self.profiles.values()))
         await self.server.start()
+        self._serving = True
         if self.config.unix_socket is not None:
             self.config.unix_socket.chmod(int(self.config.unix_socket_mode, 8))
         for service in ("", *SERVICES):
@@ -274,32 +351,51 @@ class Gateway:
         )
 
     async def stop(self, grace: float | None = None) -> None:
-        """Drain, then stop.
+        """Drain, then stop (idempotent; after a failed start there is nothing left to do).
 
         Health turns NOT_SERVING and new invocations are refused; running ones get ``grace``
-        seconds, the rest end as CANCELLED; then every sandbox, zygote and listener closes.
+        seconds, the rest end as CANCELLED; then every sandbox, zygote and listener closes,
+        and the data directory's lock and the uid slice are given up last.
         """
-        grace = self.config.shutdown_grace_seconds if grace is None else grace
-        self.admission.draining = True
-        self.metrics.draining.set(1)
-        await self.health.enter_graceful_shutdown()
-        log.info("draining", invocations=self.admission.inflight, grace_seconds=grace)
-        with anyio.move_on_after(grace):
-            await self.admission.idle()
-        cancelled = self.runtime.cancel_all("the gateway is shutting down")
-        if cancelled:
-            log.warning("invocations_cancelled_for_shutdown", count=cancelled)
-            # Their sandboxes are killed at once; this is the time to send the Results.
-            with anyio.move_on_after(_CANCELLED_RESULT_SECONDS):
+        if self._closed:
+            return
+        if self._serving:
+            grace = self.config.shutdown_grace_seconds if grace is None else grace
+            self.admission.draining = True
+            self.metrics.draining.set(1)
+            await self.health.enter_graceful_shutdown()
+            log.info("draining", invocations=self.admission.inflight, grace_seconds=grace)
+            with anyio.move_on_after(grace):
                 await self.admission.idle()
-        await self.server.stop(_CANCELLED_RESULT_SECONDS)  # registry calls, streams without a Start
-        await self.launcher.aclose()
-        self.registry.close()
-        self.launcher.cgroups.release()
-        if self.metrics_listener is not None:
-            self.metrics_listener.close()
-        if self.config.unix_socket is not None:
-            self.config.unix_socket.unlink(missing_ok=True)
+            cancelled = self.runtime.cancel_all("the gateway is shutting down")
+            if cancelled:
+                log.warning("invocations_cancelled_for_shutdown", count=cancelled)
+                # Their sandboxes are killed at once; this is the time to send the Results.
+                with anyio.move_on_after(_CANCELLED_RESULT_SECONDS):
+                    await self.admission.idle()
+        await self._close(_CANCELLED_RESULT_SECONDS)  # registry calls, streams without a Start
+
+    async def _close(self, grace: float | None) -> None:
+        """Release everything, listeners first, the data directory's lock last (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._listening:
+                if not self._serving:
+                    # grpc frees a bound port only when a started server stops. Nothing can
+                    # have called it yet (the address was never announced) and health says
+                    # NOT_SERVING, so it is started only to be stopped at once.
+                    with contextlib.suppress(Exception):
+                        await self.server.start()
+                await self.server.stop(grace)
+            await self.launcher.aclose()
+            if self.metrics_listener is not None:
+                self.metrics_listener.close()
+            if self._unix_bound and self.config.unix_socket is not None:
+                self.config.unix_socket.unlink(missing_ok=True)
+        finally:
+            self._held.close()
         log.info("gateway_stopped")
 
     async def wait(self) -> None:

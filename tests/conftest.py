@@ -146,15 +146,19 @@ async def client(gateway: Gateway) -> AsyncIterator[AirlockClient]:
 
 
 @pytest.fixture
-def private_profiles_dir(tmp_path: Path) -> Path:
-    """A profile directory of the test's own."""
-    return write_profiles(tmp_path / "profiles")
+def private_profiles_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A profile directory of the test's own.
+
+    In a short directory of its own, not in ``tmp_path`` (named after the test): the data
+    directory holds unix sockets, whose paths must stay under 108 bytes.
+    """
+    return write_profiles(tmp_path_factory.mktemp("gateway") / "profiles")
 
 
 @pytest.fixture
-def private_config(tmp_path: Path, private_profiles_dir: Path) -> GatewayConfig:
+def private_config(private_profiles_dir: Path) -> GatewayConfig:
     """Settings of a gateway of the test's own."""
-    return config_for(tmp_path, private_profiles_dir)
+    return config_for(private_profiles_dir.parent, private_profiles_dir)
 
 
 @pytest.fixture

@@ -119,10 +119,14 @@ class Registry:
     ) -> Registry:
         """Open (or create) the registry database in ``data_dir``, requirement sets beside it."""
         store = Store(data_dir / "registry.sqlite3")
-        requirements = Requirements(
-            data_dir / "requirements", policy or InstallPolicy(), launcher, profiles.resolve("")
-        )
-        return cls(store, profiles, launcher, max_source_bytes, requirements)
+        try:
+            requirements = Requirements(
+                data_dir / "requirements", policy or InstallPolicy(), launcher, profiles.resolve("")
+            )
+            return cls(store, profiles, launcher, max_source_bytes, requirements)
+        except BaseException:
+            store.close()  # a malformed row: the caller reports it, nothing keeps the file open
+            raise
 
     def _check_site(self, record: FunctionRecord) -> FunctionRecord:
         """``record``, marked failed when its installed set is missing from the disk."""

@@ -13,7 +13,9 @@ usage, kills everything in it at the end, checks it is empty and removes it. Two
 The sandbox cannot write any of these files: it has its own cgroup namespace, no /sys, and
 a uid that owns none of them. Directories are named after the gateway's pid and start time
 so that a restarted gateway removes what a crashed one left behind without touching the
-cgroups of another gateway that is still running.
+cgroups of another gateway that is still running. Gateways of one process (tests,
+embedding) share those directories; the last one to stop removes them, so that one that
+fails to start never pulls them from under another.
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from gateway.sandbox import procfs
+
+log = structlog.get_logger("airlock.cgroups")
 
 MIB = 1024 * 1024
 _KILL_ROUNDS = 200
@@ -174,8 +180,15 @@ class Cgroups:
             if not parent.is_dir():
                 continue
             for stale in parent.iterdir():
-                if stale.is_dir() and not _alive(stale.name):
+                if not stale.is_dir() or _alive(stale.name):
+                    continue
+                try:
                     removed += self._remove_tree(stale)
+                except OSError as exc:
+                    # Another gateway starting now may be sweeping the same leftovers
+                    # (ENOENT, ENODEV), or their killed processes have not exited yet
+                    # (EBUSY): neither is a reason not to start; the next start retries.
+                    log.warning("stale_cgroup_not_removed", cgroup=str(stale), error=exc.strerror)
         return removed
 
     def _remove_tree(self, directory: Path) -> int:

@@ -7,7 +7,6 @@ program), and handed to the worker only after the gateway has placed it in its c
 from __future__ import annotations
 
 import base64
-import itertools
 import os
 import sysconfig
 from dataclasses import dataclass
@@ -20,10 +19,6 @@ from gateway.profiles import Profile
 from gateway.sandbox.seccomp_policy import compile_bpf
 from runner import boot
 
-#: Sandboxes run as uids from this range, a different one per invocation, so that two
-#: sandboxes never share a uid with each other or with the gateway.
-SANDBOX_UID_FIRST = 200_000
-SANDBOX_UID_COUNT = 65_536
 #: Host paths every worker needs besides the Python runtime: shared libraries, and the
 #: loader's cache so that extension modules find them.
 SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/etc/ld.so.cache")
@@ -55,17 +50,6 @@ class SiteBind:
 
     source: Path
     writable: bool = False
-
-
-class UidAllocator:
-    """Hands out sandbox uids round-robin from the reserved range."""
-
-    def __init__(self) -> None:
-        self._next = itertools.count()
-
-    def next(self) -> int:
-        """A uid no running sandbox has (the range is far larger than any concurrency)."""
-        return SANDBOX_UID_FIRST + next(self._next) % SANDBOX_UID_COUNT
 
 
 def write_id_maps(pid: int, uid: int, gid: int) -> None:

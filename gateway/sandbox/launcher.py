@@ -25,8 +25,9 @@ from gateway.metrics.families import Metrics, PoolState
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import Cgroups
 from gateway.sandbox.codecache import CodeCache
-from gateway.sandbox.confinement import SiteBind, UidAllocator
+from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.pool import WarmPool
+from gateway.sandbox.uids import SANDBOX_UID_FIRST, SANDBOX_UIDS_PER_GATEWAY, UidAllocator, UidRange, UidsExhausted
 from gateway.sandbox.worker import Spawn, StartFailed, Worker, runner_config, spawner
 from gateway.sandbox.zygote import ZygoteFailed, ZygoteSlot, become_subreaper
 
@@ -43,6 +44,16 @@ class NoCapacity(Exception):
 _DRAIN_SECONDS = 30.0
 
 
+def worst_case_sandboxes(profile: Profile) -> int:
+    """The most sandboxes ``profile`` can have at once.
+
+    Invocations and registrations (with requirement installs) each draw from a limiter of
+    ``max_concurrent`` slots, and a warm profile's pool waits outside both.
+    """
+    pool = profile.warm_pool_size if profile.mode == "warm" else 0
+    return 2 * profile.max_concurrent + pool
+
+
 class Launcher:
     """Starts workers; one capacity limiter per profile and pool, one zygote and warm pool per profile."""
 
@@ -53,6 +64,7 @@ class Launcher:
         python: str | None = None,
         metrics: Metrics | None = None,
         egress: EgressRelays | None = None,
+        uids: UidRange | None = None,
     ) -> None:
         self.python = python or sys.executable
         self.cgroups = cgroups
@@ -60,7 +72,8 @@ class Launcher:
         self.egress = egress
         self._metrics = metrics
         self.code_cache = CodeCache()
-        self._uids = UidAllocator()
+        #: The uids this launcher's sandboxes run as (the gateway's claimed slice).
+        self.uids = UidAllocator(uids or UidRange(SANDBOX_UID_FIRST, SANDBOX_UIDS_PER_GATEWAY))
         self._limiters: dict[tuple[str, Pool], anyio.CapacityLimiter] = {}
         self._zygotes: dict[str, ZygoteSlot] = {}
         self._pools: dict[str, WarmPool] = {}
@@ -113,17 +126,38 @@ class Launcher:
                 raise StartFailed(f"profile {profile.name!r} needs network egress, which this launcher does not relay")
             # The relay listens before any sandbox of the profile can ask it for anything.
             egress_dir = await self.egress.ensure(profile)
-        worker = await Worker.start(
-            profile,
-            spawn=self._spawner(profile),
-            cgroups=self.cgroups,
-            uid=self._uids.next(),
-            site=site,
-            egress_dir=egress_dir,
-        )
+        try:
+            uid = self.uids.take()
+        except UidsExhausted as exc:
+            raise StartFailed(str(exc)) from None
+        try:
+            worker = await Worker.start(
+                profile,
+                spawn=self._spawner(profile),
+                cgroups=self.cgroups,
+                uid=uid,
+                site=site,
+                egress_dir=egress_dir,
+            )
+        except BaseException:
+            self.uids.give_back(uid)  # a failed start has killed and reaped what it started
+            raise
+        worker.on_release.append(lambda: self._uid_done(worker, uid))
         if self._metrics is not None:
             self._metrics.sandbox_start.labels(profile.name).observe(time.monotonic() - began)
         return worker
+
+    def _uid_done(self, worker: Worker, uid: int) -> None:
+        try:
+            leftover = not worker.cgroup.empty()
+        except OSError:
+            leftover = False  # its directories are gone: they were empty
+        if leftover:
+            # Something of the sandbox may still run as this uid: a later sandbox given it
+            # could signal or ptrace that process. Never hand it out again.
+            log.error("sandbox_uid_retired", uid=uid, pid=worker.pid)
+            return
+        self.uids.give_back(uid)
 
     def pool_states(self) -> list[PoolState]:
         """The warm pools now, for a metrics scrape (runs on the scraping thread: reads only)."""

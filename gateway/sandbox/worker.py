@@ -145,6 +145,8 @@ class Worker:
         self.ready = False
         #: Set once the worker sent its result (its output is then complete).
         self.returned = False
+        #: Called once :meth:`release` is done (the launcher gives the sandbox's uid back).
+        self.on_release: list[Callable[[], None]] = []
 
     @classmethod
     async def start(
@@ -388,6 +390,8 @@ class Worker:
             await anyio.to_thread.run_sync(self._release_cgroup)
             # A sandbox process whose parent died first was adopted by the gateway.
             strays.reap()
+            for callback in self.on_release:
+                callback()
 
     def _release_cgroup(self) -> None:
         try:

@@ -573,7 +573,7 @@ async def test_cant_take_over_the_unix_socket_of_a_running_gateway(make_config: 
     async with running(make_config(listen="", unix_socket=path)) as first:
         second = make_config(listen="", unix_socket=path, data_dir=tmp_path / "second")
         with pytest.raises(AirlockError, match=re.escape(f"cannot listen on unix socket {path}: it is in use")):
-            Gateway(second, host=probed())
+            await Gateway(second, host=probed()).start()
         async with AirlockClient(first.address) as client:  # the first one still owns it
             assert await status_of(client.list_functions()) == OK
     assert not path.exists()

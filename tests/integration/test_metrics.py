@@ -208,8 +208,8 @@ async def test_in_flight_streams_and_warm_pool_gauges(gateway: Gateway, client: 
     assert after.value("airlock_build_info", version="0.1.0") == 1
 
 
-async def test_metrics_listener_can_be_disabled(gateway_config: GatewayConfig) -> None:
-    gw = Gateway(gateway_config.model_copy(update={"metrics_listen": ""}), host=probed())
+async def test_metrics_listener_can_be_disabled(private_config: GatewayConfig) -> None:
+    gw = Gateway(private_config.model_copy(update={"metrics_listen": ""}), host=probed())
     await gw.start()
     try:
         assert gw.metrics_listener is None
@@ -220,7 +220,10 @@ async def test_metrics_listener_can_be_disabled(gateway_config: GatewayConfig) -
 async def test_metrics_listener_port_in_use_is_a_clear_error(gateway: Gateway, gateway_config: GatewayConfig) -> None:
     assert gateway.metrics_listener is not None
     taken = f"127.0.0.1:{gateway.metrics_listener.port}"
-    other = Gateway(gateway_config.model_copy(update={"metrics_listen": taken}), host=probed())
+    other = Gateway(
+        gateway_config.model_copy(update={"metrics_listen": taken, "data_dir": gateway_config.data_dir / "other"}),
+        host=probed(),
+    )
     with pytest.raises(Exception, match=f"cannot serve metrics on {taken}"):
         await other.start()
     await other.stop(0)

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.client import AirlockClient, Call, Outcome
 from gateway.sandbox import bytecode
-from gateway.sandbox.confinement import SANDBOX_UID_FIRST
+from gateway.sandbox.uids import SANDBOX_UID_FIRST
 from gateway.sandbox.worker import Worker
 from gateway.server import Gateway
 from runner.loader import display_filename, load

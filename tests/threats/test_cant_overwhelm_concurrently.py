@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from gateway.client import AirlockClient, Outcome
-from gateway.sandbox.confinement import SANDBOX_UID_COUNT, SANDBOX_UID_FIRST
+from gateway.sandbox.uids import SANDBOX_UID_COUNT, SANDBOX_UID_FIRST
 from gateway.server import Gateway
 from tests.helpers import eventually, sandbox_gone
 from tests.threats.probe import Attacked, attack, register
