@@ -18,6 +18,10 @@ from gateway.sandbox.usage import Usage
 from runner.wire import HOST_METHODS, forwardable
 
 MAX_REQUEST_ID_CHARS = 128
+#: Longest Start.user_json id: it keys the per-user admission count and goes into every
+#: invocation's log line, so a host (or whoever controls the id) must not make it unbounded.
+#: Open WebUI's ids are UUIDs (36 characters); 256 leaves room for other hosts' schemes.
+MAX_USER_ID_CHARS = 256
 MAX_CANCEL_REASON_CHARS = 1024
 MAX_HOST_ERROR_CHARS = 16 * 1024
 
@@ -60,6 +64,17 @@ def _json_object(raw: bytes, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest(f"{field} must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def _user(raw: bytes) -> dict[str, Any]:
+    """Start.user_json, whose ``id`` (if any) must be a string of at most MAX_USER_ID_CHARS."""
+    user = _json_object(raw, "Start.user_json")
+    user_id = user.get("id")
+    if user_id is not None and not isinstance(user_id, str):
+        raise InvalidRequest(f"Start.user_json.id must be a string, got {type(user_id).__name__}")
+    if user_id is not None and len(user_id) > MAX_USER_ID_CHARS:
+        raise InvalidRequest(f"Start.user_json.id has more than {MAX_USER_ID_CHARS} characters ({len(user_id)})")
+    return user
 
 
 def _seconds(message: Any, field: str) -> float | None:
@@ -201,7 +216,7 @@ def start(message: pb.Start) -> domain.StartRequest:
     return domain.StartRequest(
         action_id=message.action_id,
         body=_json_object(message.body_json, "Start.body_json"),
-        user=_json_object(message.user_json, "Start.user_json"),
+        user=_user(message.user_json),
         user_valves=_json_object(message.user_valves_json, "Start.user_valves_json"),
         model=_json(message.model_json, "Start.model_json", None),
         request=request,
