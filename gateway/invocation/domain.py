@@ -6,9 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
-
 from gateway.sandbox.usage import Usage
+from runner import exact_json
 
 
 class Outcome(enum.Enum):
@@ -90,7 +89,7 @@ class Event:
     @property
     def data(self) -> Any:
         """The event's data, parsed."""
-        return orjson.loads(self.data_json or b"null")
+        return exact_json.loads(self.data_json or b"null")
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ class Call:
     @property
     def data(self) -> Any:
         """The call's data, parsed."""
-        return orjson.loads(self.data_json or b"null")
+        return exact_json.loads(self.data_json or b"null")
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ class HostRequest:
     @property
     def args(self) -> Any:
         """The arguments, parsed."""
-        return orjson.loads(self.args_json or b"{}")
+        return exact_json.loads(self.args_json or b"{}")
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ class Result:
     @property
     def value(self) -> Any:
         """The action's return value, parsed (None unless OK)."""
-        return orjson.loads(self.value_json) if self.value_json else None
+        return exact_json.loads(self.value_json) if self.value_json else None
 
 
 Inbound = StartRequest | CallReply | HostReply | CancelRequest

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import orjson
 import structlog
 
 from gateway.errors import ProtocolError
@@ -51,6 +50,7 @@ from gateway.sandbox.launcher import Launcher, NoCapacity
 from gateway.sandbox.usage import Usage
 from gateway.sandbox.verdict import Ending
 from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, StartFailed, Worker, WorkerGone
+from runner import exact_json
 from runner.wire import CALL_DISCONNECTED_VALUE, CALL_TIMEOUT_VALUE
 
 log = structlog.get_logger("airlock.invocation")
@@ -268,7 +268,7 @@ class Invocation:
                     self._abandon(frame.call_id)
                 elif isinstance(frame, ResultFrame):
                     worker.returned = True
-                    self._finish(verdict.from_result(frame, orjson.dumps(frame.value)))
+                    self._finish(verdict.from_result(frame, exact_json.dumps(frame.value)))
                     return
                 else:
                     raise ProtocolViolation(f"unexpected {frame.op!r} frame during an invocation")

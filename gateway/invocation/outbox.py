@@ -17,10 +17,10 @@ from collections import deque
 from dataclasses import dataclass
 
 import anyio
-import orjson
 import structlog
 
 from gateway.invocation.domain import Call, Event, HostRequest, HostStream
+from runner import exact_json
 
 log = structlog.get_logger("airlock.outbox")
 
@@ -55,7 +55,7 @@ class _Waiting:
         if self.is_host_request:
             return HostRequest(seq, self.call_id, self.type, self.data_json, self.stream, self.timeout)
         if self.content is not None:
-            return Event(seq, self.type, orjson.dumps({"content": self.content}))
+            return Event(seq, self.type, exact_json.dumps({"content": self.content}))
         return Event(seq, self.type, self.data_json)
 
 
@@ -110,18 +110,25 @@ class Outbox:
                 last.content += content
                 self.merged += 1
                 return
-        await self._put(_Waiting(event_type, b"" if content is not None else orjson.dumps(data), content))
+        await self._put(_Waiting(event_type, b"" if content is not None else exact_json.dumps(data), content))
 
     async def call(self, call_id: str, call_type: str, data: object, answer_within: float) -> None:
         """Queue an ``__event_call__`` (never merged)."""
-        await self._put(_Waiting(call_type, orjson.dumps(data), call_id=call_id, timeout=answer_within, is_call=True))
+        await self._put(
+            _Waiting(call_type, exact_json.dumps(data), call_id=call_id, timeout=answer_within, is_call=True)
+        )
 
     async def host_request(
         self, request_id: str, method: str, args: object, stream: bool, answer_within: float
     ) -> None:
         """Queue a host request (never merged)."""
         waiting = _Waiting(
-            method, orjson.dumps(args), call_id=request_id, timeout=answer_within, is_host_request=True, stream=stream
+            method,
+            exact_json.dumps(args),
+            call_id=request_id,
+            timeout=answer_within,
+            is_host_request=True,
+            stream=stream,
         )
         await self._put(waiting)
 

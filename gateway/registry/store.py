@@ -13,9 +13,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from gateway.registry.record import FunctionRecord, SubAction
+from runner import exact_json
 
 #: 2: records may hold requirements_* fields. A version 1 database opens unchanged (its
 #: records lack them, which means "no requirements"); the version is raised so that an
@@ -38,11 +37,11 @@ class StoreError(Exception):
 def _encode(record: FunctionRecord) -> bytes:
     data = asdict(record)
     del data["requirements_error"]  # worked out at start, from the directory on disk
-    return orjson.dumps(data)
+    return exact_json.dumps(data)
 
 
 def _decode(raw: str | bytes) -> FunctionRecord:
-    data: dict[str, Any] = orjson.loads(raw)
+    data: dict[str, Any] = exact_json.loads(raw)
     data["actions"] = tuple(SubAction(**a) for a in data["actions"])
     for name in ("model_ids", "requirements", "requirements_installed"):
         if name in data:

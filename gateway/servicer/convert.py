@@ -15,6 +15,7 @@ from gateway.invocation import domain
 from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction
 from gateway.requirements.progress import Progress, Stage
 from gateway.sandbox.usage import Usage
+from runner import exact_json
 from runner.wire import HOST_METHODS, forwardable
 
 MAX_REQUEST_ID_CHARS = 128
@@ -51,7 +52,7 @@ def _json(raw: bytes, field: str, default: Any) -> Any:
     if not raw:
         return default
     try:
-        value = orjson.loads(raw)
+        value = exact_json.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"{field} is not valid UTF-8 JSON: {exc}") from None
     if not forwardable(value):
@@ -120,7 +121,7 @@ def valves(raw: bytes) -> dict[str, Any]:
 
 
 def _dumps(value: dict[str, Any] | None) -> bytes:
-    return orjson.dumps(value) if value is not None else b""
+    return exact_json.dumps(value) if value is not None else b""
 
 
 def function(record: FunctionRecord, *, with_source: bool = True) -> pb.Function:
@@ -319,7 +320,7 @@ def outbound(message: domain.Outbound) -> pb.InvokeResponse:
 
 
 def _loads_or_none(raw: bytes) -> Any:
-    return orjson.loads(raw) if raw else None
+    return exact_json.loads(raw) if raw else None
 
 
 def function_from_proto(message: pb.Function) -> FunctionRecord:
@@ -360,19 +361,19 @@ def action_button_from_proto(message: pb.ActionButton) -> ActionButton:
 
 
 def _dumps_or_empty(value: Any, given: bool) -> bytes:
-    return orjson.dumps(value) if given else b""
+    return exact_json.dumps(value) if given else b""
 
 
 def start_to_proto(start: domain.StartRequest) -> pb.Start:
     """StartRequest → Start (client side)."""
     message = pb.Start(
         action_id=start.action_id,
-        body_json=orjson.dumps(start.body),
-        user_json=orjson.dumps(start.user),
-        user_valves_json=orjson.dumps(start.user_valves),
+        body_json=exact_json.dumps(start.body),
+        user_json=exact_json.dumps(start.user),
+        user_valves_json=exact_json.dumps(start.user_valves),
         model_json=_dumps_or_empty(start.model, start.model is not None),
-        request_json=orjson.dumps(start.request),
-        metadata_json=orjson.dumps(start.metadata),
+        request_json=exact_json.dumps(start.request),
+        metadata_json=exact_json.dumps(start.metadata),
         request_id=start.request_id,
         host_capabilities=sorted(start.host_capabilities),
     )
