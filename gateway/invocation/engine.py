@@ -32,7 +32,7 @@ from gateway.invocation.domain import (
     Started,
     StartRequest,
 )
-from gateway.invocation.outbox import Outbox
+from gateway.invocation.outbox import Outbox, max_merged_chars
 from gateway.metrics import Metrics
 from gateway.profiles import Profile
 from gateway.registry.record import FunctionRecord
@@ -94,6 +94,7 @@ class Invocation:
         host: HostStream,
         metrics: Metrics | None = None,
         site: SiteBind | None = None,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         #: The function's installed requirements, bound read-only into its sandbox.
@@ -116,7 +117,8 @@ class Invocation:
         self._finished_calls: set[str] = set()
         self._host_done = False
         self._rate = TokenBucket(profile.max_events_per_second)
-        self._outbox = Outbox()
+        merged = {} if max_message_bytes is None else {"max_merged_chars": max_merged_chars(max_message_bytes)}
+        self._outbox = Outbox(too_large=self._too_large, **merged)
         self._worker: Worker | None = None
         self._metrics = metrics
         #: Cancels the whole invocation, also while it waits for a sandbox (``cancel``).
@@ -158,6 +160,14 @@ class Invocation:
         if self._ending is None:
             self._ending = Ending(Outcome.CANCELLED, reason, error_type)
             self._scope.cancel()
+
+    def _too_large(self, what: str) -> None:
+        """A message for the host could not be sent: the plugin's output broke the limit."""
+        ending = Ending(Outcome.OUTPUT_LIMIT, what, "OutputLimit")
+        if self._tg is not None:
+            self._finish(ending)
+        elif self._ending is None:
+            self._ending = ending
 
     def _finish(self, ending: Ending) -> None:
         if self._ending is None:

@@ -14,12 +14,13 @@ pump waits, and with it the plugin (its channel writes block).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
 import structlog
 
-from gateway.invocation.domain import Call, Event, HostRequest, HostStream
+from gateway.invocation.domain import Call, Event, HostRequest, HostStream, MessageTooLarge
 from runner import exact_json
 
 log = structlog.get_logger("airlock.outbox")
@@ -34,6 +35,17 @@ DEFAULT_CAPACITY = 256
 DEFAULT_MERGE_AFTER = DEFAULT_CAPACITY
 #: A merged delta never grows past this many characters (one gRPC message stays small).
 DEFAULT_MAX_MERGED_CHARS = 64 * 1024
+#: Room in a message for what is not a merged delta's content (seq, type, JSON framing).
+_EVENT_OVERHEAD_BYTES = 1024
+
+
+def max_merged_chars(max_message_bytes: int) -> int:
+    """The longest merged delta that still fits one message of ``max_message_bytes``.
+
+    Merging must never make a message too large to send when each delta fitted alone: a
+    character takes at most 6 bytes of JSON (a control character is written as a 6-byte escape).
+    """
+    return max(1, min(DEFAULT_MAX_MERGED_CHARS, (max_message_bytes - _EVENT_OVERHEAD_BYTES) // 6))
 
 
 @dataclass
@@ -74,8 +86,11 @@ class Outbox:
         capacity: int = DEFAULT_CAPACITY,
         merge_after: int = DEFAULT_MERGE_AFTER,
         max_merged_chars: int = DEFAULT_MAX_MERGED_CHARS,
+        too_large: Callable[[str], None] | None = None,
     ) -> None:
         self._capacity = capacity
+        #: Told (with a message naming the limit) when a message was too large to send.
+        self._too_large = too_large
         self._merge_after = merge_after
         self._max_merged = max_merged_chars
         self._queue: deque[_Waiting] = deque()
@@ -154,10 +169,25 @@ class Outbox:
             self.seq += 1
             try:
                 await host.send(waiting.message(self.seq))
+            except MessageTooLarge as exc:
+                # Nothing was written: the stream is intact and the Result can still go out.
+                # The invocation ends (OUTPUT_LIMIT) and nothing after this message is sent,
+                # so what the host saw is a gap-free prefix of what the plugin sent.
+                self.seq -= 1
+                kind = "call" if waiting.is_call else "host request" if waiting.is_host_request else "event"
+                log.warning("host_message_too_large", kind=kind, size=exc.size, limit=exc.limit)
+                await self._stop_delivery()
+                if self._too_large is not None:
+                    self._too_large(f"{'an' if kind == 'event' else 'a'} {kind} of {exc}")
+                return
             except Exception as exc:  # noqa: BLE001 - a broken stream ends delivery, not the gateway
                 log.warning("host_write_failed", error=str(exc) or type(exc).__name__)
-                async with self._changed:
-                    self.broken = True
-                    self._queue.clear()
-                    self._changed.notify_all()
+                await self._stop_delivery()
                 return
+
+    async def _stop_delivery(self) -> None:
+        """Discard what waits and whatever comes later (the plugin is never blocked on it)."""
+        async with self._changed:
+            self.broken = True
+            self._queue.clear()
+            self._changed.notify_all()
