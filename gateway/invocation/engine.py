@@ -118,7 +118,9 @@ class Invocation:
         self._host_done = False
         self._rate = TokenBucket(profile.max_events_per_second)
         merged = {} if max_message_bytes is None else {"max_merged_chars": max_merged_chars(max_message_bytes)}
-        self._outbox = Outbox(too_large=self._too_large, **merged)
+        self._outbox = Outbox(too_large=self._too_large, host_slow=self._host_slow, **merged)
+        #: Whether the clock is paused for a full outbox (so that it is resumed exactly once).
+        self._paused_for_host = False
         self._worker: Worker | None = None
         self._metrics = metrics
         #: Cancels the whole invocation, also while it waits for a sandbox (``cancel``).
@@ -160,6 +162,16 @@ class Invocation:
         if self._ending is None:
             self._ending = Ending(Outcome.CANCELLED, reason, error_type)
             self._scope.cancel()
+
+    def _host_slow(self, slow: bool) -> None:
+        """The outbox is full (or the host caught up): the plugin waits on the host, its clock stops."""
+        if self._clock is None or slow == self._paused_for_host:
+            return
+        self._paused_for_host = slow
+        if slow:
+            self._clock.pause()
+        else:
+            self._clock.resume()
 
     def _too_large(self, what: str) -> None:
         """A message for the host could not be sent: the plugin's output broke the limit."""

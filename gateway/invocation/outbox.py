@@ -8,7 +8,12 @@ merged, once ``merge_after`` messages wait, into the one waiting right before it
 the same kind: the content is
 concatenated, so the host sees the same text in the same order, in fewer messages. Nothing
 is ever dropped: once ``capacity`` messages wait and the new one cannot be merged, the
-pump waits, and with it the plugin (its channel writes block).
+pump waits, and with it the plugin (its channel writes block). That wait is the host's
+time, not the plugin's: ``host_slow`` is told True once the queue is full, and False once
+the host has caught up to half of it (the engine pauses the plugin's clock in between).
+Half, not one free place: a plugin that emits as fast as it can keeps the queue one below
+full most of the time, and the moments the pump spends forwarding each frame meanwhile are
+not the plugin's running time either (it is blocked on its channel).
 """
 
 from __future__ import annotations
@@ -87,10 +92,15 @@ class Outbox:
         merge_after: int = DEFAULT_MERGE_AFTER,
         max_merged_chars: int = DEFAULT_MAX_MERGED_CHARS,
         too_large: Callable[[str], None] | None = None,
+        host_slow: Callable[[bool], None] | None = None,
     ) -> None:
         self._capacity = capacity
         #: Told (with a message naming the limit) when a message was too large to send.
         self._too_large = too_large
+        #: Told True when the queue is full, False when it is down to half (or delivery stops).
+        self._host_slow = host_slow
+        #: Between those two: the host is behind.
+        self._behind = False
         self._merge_after = merge_after
         self._max_merged = max_merged_chars
         self._queue: deque[_Waiting] = deque()
@@ -105,6 +115,8 @@ class Outbox:
 
     async def _put(self, waiting: _Waiting) -> None:
         async with self._changed:
+            if len(self._queue) >= self._capacity and not self.broken:
+                self._set_behind(True)
             while len(self._queue) >= self._capacity and not self.broken:
                 await self._changed.wait()
             if self.broken:
@@ -160,8 +172,16 @@ class Outbox:
                     return None
                 await self._changed.wait()
             waiting = self._queue.popleft()
+            if len(self._queue) <= self._capacity // 2:
+                self._set_behind(False)
             self._changed.notify_all()
             return waiting
+
+    def _set_behind(self, behind: bool) -> None:
+        if behind != self._behind:
+            self._behind = behind
+            if self._host_slow is not None:
+                self._host_slow(behind)
 
     async def write_to(self, host: HostStream) -> None:
         """Write every message in order until closed and empty (or the host's stream fails)."""
@@ -190,4 +210,5 @@ class Outbox:
         async with self._changed:
             self.broken = True
             self._queue.clear()
+            self._set_behind(False)
             self._changed.notify_all()
