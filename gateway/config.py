@@ -113,7 +113,11 @@ class GatewayConfig(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Lowest level logged.")
     # -- admission -------------------------------------------------------------------------
-    max_message_bytes: int = Field(default=8 * MIB, ge=64 * 1024, description="Largest gRPC message accepted.")
+    # At most 16 MiB: what a host sends (a Start, a call answer) is forwarded to a sandbox in
+    # one frame, and the runner reads frames of up to 64 MiB (gateway.sandbox.worker.MAX_JOB_BYTES).
+    max_message_bytes: int = Field(
+        default=8 * MIB, ge=64 * 1024, le=16 * MIB, description="Largest gRPC message accepted, and sent."
+    )
     max_source_bytes: int = Field(default=1 * MIB, ge=1024, description="Largest function source accepted.")
     max_inflight: int = Field(
         default=256, ge=1, description="Invocations admitted at once (running or waiting for a sandbox)."

@@ -225,6 +225,7 @@ class Gateway:
             admission=self.admission,
             metrics=self.metrics,
             first_message_timeout=config.first_message_timeout_seconds,
+            max_message_bytes=config.max_message_bytes,
         )
         pb_grpc.add_RegistryServicer_to_server(RegistryServicer(self.registry), self.server)
         pb_grpc.add_RuntimeServicer_to_server(self.runtime, self.server)

@@ -1,7 +1,8 @@
 """Frames between the gateway and a worker: shared by both sides (runs in both).
 
 A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON, always an
-object with an ``op`` member. JSON and not pickle/marshal because whatever comes out of a
+object with an ``op`` member; integers of any size are written and read exactly
+(runner.exact_json). JSON and not pickle/marshal because whatever comes out of a
 worker is hostile input: the gateway must be able to parse it without executing anything.
 
 Gateway → worker ops: ``inspect``, ``invoke``, ``reply``, ``host_reply``.
@@ -17,6 +18,8 @@ import struct
 from typing import Any, Final
 
 import orjson
+
+from runner import exact_json
 
 HEADER: Final = struct.Struct(">I")
 #: orjson's own limit is 1024 levels; frames are refused well before recursion matters.
@@ -40,10 +43,11 @@ def forwardable(value: Any) -> bool:
 
     orjson parses up to 1024 levels of nesting but writes at most 254, and frames wrap a
     value in up to two containers; a deeper value is refused where it enters, with a clear
-    error, instead of failing later while it is being forwarded.
+    error, instead of failing later while it is being forwarded. Integers of any size are
+    (runner.exact_json).
     """
     try:
-        orjson.dumps([[value]])
+        exact_json.dumps([[value]])
     except TypeError:
         return False
     return True
@@ -55,15 +59,15 @@ class FrameError(Exception):
 
 def encode(message: dict[str, Any], default: Any = None) -> bytes:
     """Serialise ``message`` as one frame (header + JSON)."""
-    payload = orjson.dumps(message, default=default, option=JSON_OPTIONS)
+    payload = exact_json.dumps(message, default=default, option=JSON_OPTIONS)
     return HEADER.pack(len(payload)) + payload
 
 
 def decode(payload: bytes) -> dict[str, Any]:
     """Parse a frame's payload; it must be a JSON object with a string ``op``."""
     try:
-        message = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
+        message = exact_json.loads(payload)
+    except exact_json.DecodeError as exc:
         raise FrameError(f"frame is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(message, dict) or not isinstance(message.get("op"), str):
         raise FrameError("frame is not a JSON object with a string 'op'")

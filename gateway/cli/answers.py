@@ -17,10 +17,10 @@ from enum import Enum
 from typing import Any, TypeVar
 
 import click
-import orjson
 
 from gateway.cli.params import JsonValue
 from gateway.client import Call
+from runner import exact_json
 
 T = TypeVar("T")
 
@@ -125,11 +125,11 @@ class Answers:
         if self._values:
             return Answer(self._values.popleft(), Source.FLAG)
         if not self._interactive:
-            _note(f"{call.type} call", "--answer JSON, once per such call", orjson.dumps(NO_ANSWER_ERROR).decode())
+            _note(f"{call.type} call", "--answer JSON, once per such call", exact_json.dumps(NO_ANSWER_ERROR).decode())
             return Answer(NO_ANSWER_ERROR, Source.DEFAULT)
         click.secho(f"{call.type} call:", bold=True, err=True)
         code = call.data.get("code") if isinstance(call.data, dict) else None
-        click.echo(code if isinstance(code, str) else orjson.dumps(call.data).decode(), err=True)
+        click.echo(code if isinstance(code, str) else exact_json.dumps(call.data).decode(), err=True)
         # Wrapped in a tuple because JSON null is a valid answer, unlike a Ctrl-D.
         entered = _ask(lambda: (click.prompt("Answer (JSON)", type=JsonValue(), err=True),))
         return Answer(DECLINED_ERROR if entered is None else entered[0], Source.TERMINAL)

@@ -22,6 +22,7 @@ import orjson
 
 from gateway.client.host import HostHandler, records
 from gateway.client.openai import OpenAIChatCompletions
+from runner import exact_json
 
 #: --host-data keys → the host request method each answers.
 _RECORD_METHODS = {
@@ -33,7 +34,7 @@ _RECORD_METHODS = {
 
 def _host_data(path: Path) -> dict[str, dict[str, Any]]:
     try:
-        data = orjson.loads(path.read_bytes())
+        data = exact_json.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         raise click.BadParameter(f"{path}: {exc}", param_hint="--host-data") from None
     if not isinstance(data, dict) or set(data) - set(_RECORD_METHODS):

@@ -8,6 +8,8 @@ from typing import Any
 import click
 import orjson
 
+from runner import exact_json
+
 
 class JsonValue(click.ParamType[Any]):
     """A JSON text, or ``@path`` to read it from a file; the parsed value is passed on.
@@ -37,7 +39,7 @@ class JsonValue(click.ParamType[Any]):
             except (OSError, UnicodeDecodeError) as exc:
                 self.fail(f"cannot read {path}: {exc}", param, ctx)
         try:
-            parsed = orjson.loads(text)
+            parsed = exact_json.loads(text)
         except orjson.JSONDecodeError as exc:
             self.fail(f"not valid JSON: {exc}", param, ctx)
         if self.object_only and not isinstance(parsed, dict):

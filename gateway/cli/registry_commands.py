@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
 from gateway.cli.connection import Connection
 from gateway.cli.params import JsonValue
 from gateway.cli.render import compact_json
 from gateway.client import ActionButton, AirlockClient, FunctionRecord
 from gateway.requirements.progress import Progress, Stage
+from runner import exact_json
 
 #: How much of a sha256 summaries show (as git shows commits: enough to tell versions apart).
 SHA_PREFIX = 12
@@ -128,7 +128,7 @@ def functions(connection: Connection, kind: str, as_json: bool) -> None:
     records = connection.run(lambda client: client.list_functions(kind))
     if as_json:
         for record in records:
-            click.echo(orjson.dumps(_record_json(record)).decode())
+            click.echo(exact_json.dumps(_record_json(record)).decode())
         return
     rows = [
         (r.id, r.kind, r.name, _yes_no(r.is_active), _yes_no(r.is_global), str(r.priority), r.profile) for r in records
@@ -148,7 +148,7 @@ def actions(connection: Connection, model_id: str, as_json: bool) -> None:
     buttons: list[ActionButton] = connection.run(lambda client: client.list_actions(model_id))
     if as_json:
         for button in buttons:
-            click.echo(orjson.dumps(button).decode())
+            click.echo(exact_json.dumps(button).decode())
         return
     _table(("ID", "NAME", "PRIORITY"), [(b.id, b.name, str(b.priority)) for b in buttons])
 

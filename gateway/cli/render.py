@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import click
-import orjson
 
 from gateway.cli.answers import Answer, Source
 from gateway.client import Call, Event, Result, Started
 from gateway.invocation.domain import HostRequest, Outbound
+from runner import exact_json
 
 #: Event types whose content continues the assistant message (Open WebUI appends them).
 APPEND_TYPES = frozenset({"chat:message:delta", "message"})
@@ -37,7 +37,7 @@ class Printer(Protocol):
 
 def compact_json(value: Any) -> str:
     """One-line JSON text."""
-    return orjson.dumps(value).decode()
+    return exact_json.dumps(value).decode()
 
 
 def _field(data: Any, key: str) -> str:

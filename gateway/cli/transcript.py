@@ -15,6 +15,7 @@ import orjson
 from gateway.cli.answers import Answer
 from gateway.client import Call, Event, Result, Started
 from gateway.invocation.domain import HostRequest, Outbound
+from runner import exact_json
 
 
 def _raw(value_json: bytes) -> orjson.Fragment:
@@ -83,7 +84,7 @@ class JsonLinesPrinter:
 
     def show(self, message: Outbound) -> None:
         """Print one message."""
-        click.echo(orjson.dumps(message_json(message)).decode())
+        click.echo(exact_json.dumps(message_json(message)).decode())
 
     def answered(self, call: Call, answer: Answer) -> None:
         """Nothing: the transcript holds what the gateway sent."""

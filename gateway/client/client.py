@@ -7,7 +7,6 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-import orjson
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway._proto.airlock.v1 import airlock_pb2 as pb
@@ -18,6 +17,7 @@ from gateway.invocation import domain
 from gateway.registry.record import ActionButton, FunctionRecord
 from gateway.requirements.progress import Progress
 from gateway.servicer import convert
+from runner import exact_json
 
 
 class AirlockClient:
@@ -124,7 +124,7 @@ class AirlockClient:
 
     async def update_valves(self, function_id: str, valves: dict[str, Any]) -> FunctionRecord:
         """Replace the admin valves (validated by the function's Valves model)."""
-        request = pb.UpdateValvesRequest(id=function_id, valves_json=orjson.dumps(valves))
+        request = pb.UpdateValvesRequest(id=function_id, valves_json=exact_json.dumps(valves))
         return convert.function_from_proto(await self._registry.UpdateValves(request, metadata=self._metadata))
 
     async def list_actions(self, model_id: str) -> list[ActionButton]:
@@ -198,5 +198,5 @@ def _put_request(  # noqa: PLR0917 - the request's fields, in its order
         is_active=is_active,
         is_global=is_global,
         model_ids=list(model_ids),
-        valves_json=orjson.dumps(valves) if valves is not None else b"",
+        valves_json=exact_json.dumps(valves) if valves is not None else b"",
     )

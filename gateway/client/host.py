@@ -15,10 +15,9 @@ import inspect
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from typing import Any
 
-import orjson
-
 from gateway._proto.airlock.v1 import airlock_pb2 as pb
 from gateway.invocation.domain import HostRequest
+from runner import exact_json
 
 #: Answers one host request: a JSON value, or (streamed requests) an async iterable of chunks.
 HostHandler = Callable[[HostRequest], Awaitable[Any] | AsyncIterable[Any] | Any]
@@ -37,10 +36,10 @@ async def answer(request: HostRequest, handler: HostHandler, write: ReplyWriter)
             if not request.stream:
                 raise TypeError("the handler returned chunks for a request that is not streamed")
             async for chunk in result:
-                await write(pb.HostReply(request_id=request_id, value_json=orjson.dumps(chunk), more=True))
+                await write(pb.HostReply(request_id=request_id, value_json=exact_json.dumps(chunk), more=True))
             await write(pb.HostReply(request_id=request_id))
             return
-        value_json = orjson.dumps(result)
+        value_json = exact_json.dumps(result)
     except Exception as exc:  # noqa: BLE001 - the plugin gets the failure, the host stays up
         message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         await write(pb.HostReply(request_id=request_id, error=message))

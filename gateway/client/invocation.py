@@ -9,13 +9,13 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-import orjson
 
 from gateway._proto.airlock.v1 import airlock_pb2 as pb
 from gateway.client.host import HostHandler
 from gateway.client.host import answer as answer_host_request
 from gateway.invocation import domain
 from gateway.servicer import convert
+from runner import exact_json
 
 #: Answers a call: return the JSON value ``__event_call__`` should return in the plugin.
 CallHandler = Callable[[domain.Call], Awaitable[Any] | Any]
@@ -95,13 +95,13 @@ class InvocationStream:
 
     async def reply(self, call_id: str, value: Any) -> None:
         """Answer a call; ``value`` is what the plugin's ``__event_call__`` returns."""
-        reply = pb.CallReply(call_id=call_id, value_json=orjson.dumps(value))
+        reply = pb.CallReply(call_id=call_id, value_json=exact_json.dumps(value))
         async with self._write_lock:
             await self._call.write(pb.InvokeRequest(call_reply=reply))
 
     async def host_reply(self, request_id: str, value: Any = None, *, error: str = "", more: bool = False) -> None:
         """Answer a host request (or send one chunk of a streamed answer, ``more=True``)."""
-        reply = pb.HostReply(request_id=request_id, value_json=orjson.dumps(value), error=error, more=more)
+        reply = pb.HostReply(request_id=request_id, value_json=exact_json.dumps(value), error=error, more=more)
         await self._write_host_reply(reply)
 
     async def _write_host_reply(self, reply: pb.HostReply) -> None:

@@ -3,8 +3,16 @@
 The wall clock counts running time only, with an absolute ceiling.
 
 A plugin waiting for a human to answer a confirmation is not running, so time with a call
-outstanding does not count against ``wall_seconds``; ``session_seconds`` still bounds the
-whole invocation, so a chain of calls cannot keep a worker alive forever.
+outstanding does not count against ``wall_seconds``; nor does time the plugin is held
+because the host reads what it sent more slowly than it emits (the outbox is full and the
+plugin's channel writes block): a slow host must not become the plugin's TIMEOUT.
+``session_seconds`` still bounds the whole invocation, so neither a chain of calls nor a
+host that stays slow can keep a worker alive forever.
+
+What a plugin gains from a paused clock is bounded: it can only make the host slow by
+sending it data, which output_bytes, frame_bytes and max_events cap; a thread that
+computes meanwhile still spends cpu_seconds (the cgroup counts every process and thread);
+and the sandbox is held for session_seconds at most, as it can be with calls.
 """
 
 from __future__ import annotations
@@ -30,20 +38,28 @@ class ActiveClock:
         self._changed.set()
         self._changed = anyio.Event()
 
-    def call_started(self) -> None:
-        """A call went out: the plugin now waits on the host."""
+    def pause(self) -> None:
+        """The plugin now waits on the host (a call, or a full outbox); pauses nest."""
         if self._outstanding == 0 and self._running_since is not None:
             self._spent += time.monotonic() - self._running_since
             self._running_since = None
         self._outstanding += 1
         self._notify()
 
-    def call_finished(self) -> None:
-        """A call was answered or timed out."""
+    def resume(self) -> None:
+        """One wait on the host ended; the clock runs again once none is left."""
         self._outstanding -= 1
         if self._outstanding == 0:
             self._running_since = time.monotonic()
         self._notify()
+
+    def call_started(self) -> None:
+        """A call went out: the plugin now waits on the host."""
+        self.pause()
+
+    def call_finished(self) -> None:
+        """A call was answered or timed out."""
+        self.resume()
 
     def running_time(self) -> float:
         """Seconds of running time so far."""

@@ -6,9 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
-
 from gateway.sandbox.usage import Usage
+from runner import exact_json
 
 
 class Outcome(enum.Enum):
@@ -90,7 +89,7 @@ class Event:
     @property
     def data(self) -> Any:
         """The event's data, parsed."""
-        return orjson.loads(self.data_json or b"null")
+        return exact_json.loads(self.data_json or b"null")
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ class Call:
     @property
     def data(self) -> Any:
         """The call's data, parsed."""
-        return orjson.loads(self.data_json or b"null")
+        return exact_json.loads(self.data_json or b"null")
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ class HostRequest:
     @property
     def args(self) -> Any:
         """The arguments, parsed."""
-        return orjson.loads(self.args_json or b"{}")
+        return exact_json.loads(self.args_json or b"{}")
 
 
 @dataclass(frozen=True)
@@ -147,18 +146,31 @@ class Result:
     @property
     def value(self) -> Any:
         """The action's return value, parsed (None unless OK)."""
-        return orjson.loads(self.value_json) if self.value_json else None
+        return exact_json.loads(self.value_json) if self.value_json else None
 
 
 Inbound = StartRequest | CallReply | HostReply | CancelRequest
 Outbound = Started | Event | Call | HostRequest | Result
 
 
+class MessageTooLarge(Exception):
+    """A message for the host is larger than the transport takes; nothing of it was sent.
+
+    gRPC would otherwise end the whole stream with RESOURCE_EXHAUSTED and the host would get
+    no Result; refusing the one message lets the invocation end as OUTPUT_LIMIT instead.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes exceeds max_message_bytes={limit}")
+        self.size = size
+        self.limit = limit
+
+
 class HostStream(Protocol):
     """The host's side of one Invoke stream, in domain types."""
 
     async def send(self, message: Outbound) -> None:
-        """Deliver one message to the host, in order."""
+        """Deliver one message to the host, in order; MessageTooLarge if it cannot be sent."""
 
     async def receive(self) -> Inbound | None:
         """The host's next message; None once it has finished sending.

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import orjson
 import structlog
 
 from gateway.errors import ProtocolError
@@ -33,7 +32,7 @@ from gateway.invocation.domain import (
     Started,
     StartRequest,
 )
-from gateway.invocation.outbox import Outbox
+from gateway.invocation.outbox import Outbox, max_merged_chars
 from gateway.metrics import Metrics
 from gateway.profiles import Profile
 from gateway.registry.record import FunctionRecord
@@ -51,6 +50,7 @@ from gateway.sandbox.launcher import Launcher, NoCapacity
 from gateway.sandbox.usage import Usage
 from gateway.sandbox.verdict import Ending
 from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, StartFailed, Worker, WorkerGone
+from runner import exact_json
 from runner.wire import CALL_DISCONNECTED_VALUE, CALL_TIMEOUT_VALUE
 
 log = structlog.get_logger("airlock.invocation")
@@ -94,6 +94,7 @@ class Invocation:
         host: HostStream,
         metrics: Metrics | None = None,
         site: SiteBind | None = None,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         #: The function's installed requirements, bound read-only into its sandbox.
@@ -116,7 +117,10 @@ class Invocation:
         self._finished_calls: set[str] = set()
         self._host_done = False
         self._rate = TokenBucket(profile.max_events_per_second)
-        self._outbox = Outbox()
+        merged = {} if max_message_bytes is None else {"max_merged_chars": max_merged_chars(max_message_bytes)}
+        self._outbox = Outbox(too_large=self._too_large, host_slow=self._host_slow, **merged)
+        #: Whether the clock is paused for a full outbox (so that it is resumed exactly once).
+        self._paused_for_host = False
         self._worker: Worker | None = None
         self._metrics = metrics
         #: Cancels the whole invocation, also while it waits for a sandbox (``cancel``).
@@ -158,6 +162,24 @@ class Invocation:
         if self._ending is None:
             self._ending = Ending(Outcome.CANCELLED, reason, error_type)
             self._scope.cancel()
+
+    def _host_slow(self, slow: bool) -> None:
+        """The outbox is full (or the host caught up): the plugin waits on the host, its clock stops."""
+        if self._clock is None or slow == self._paused_for_host:
+            return
+        self._paused_for_host = slow
+        if slow:
+            self._clock.pause()
+        else:
+            self._clock.resume()
+
+    def _too_large(self, what: str) -> None:
+        """A message for the host could not be sent: the plugin's output broke the limit."""
+        ending = Ending(Outcome.OUTPUT_LIMIT, what, "OutputLimit")
+        if self._tg is not None:
+            self._finish(ending)
+        elif self._ending is None:
+            self._ending = ending
 
     def _finish(self, ending: Ending) -> None:
         if self._ending is None:
@@ -268,7 +290,7 @@ class Invocation:
                     self._abandon(frame.call_id)
                 elif isinstance(frame, ResultFrame):
                     worker.returned = True
-                    self._finish(verdict.from_result(frame, orjson.dumps(frame.value)))
+                    self._finish(verdict.from_result(frame, exact_json.dumps(frame.value)))
                     return
                 else:
                     raise ProtocolViolation(f"unexpected {frame.op!r} frame during an invocation")

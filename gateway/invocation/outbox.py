@@ -8,19 +8,25 @@ merged, once ``merge_after`` messages wait, into the one waiting right before it
 the same kind: the content is
 concatenated, so the host sees the same text in the same order, in fewer messages. Nothing
 is ever dropped: once ``capacity`` messages wait and the new one cannot be merged, the
-pump waits, and with it the plugin (its channel writes block).
+pump waits, and with it the plugin (its channel writes block). That wait is the host's
+time, not the plugin's: ``host_slow`` is told True once the queue is full, and False once
+the host has caught up to half of it (the engine pauses the plugin's clock in between).
+Half, not one free place: a plugin that emits as fast as it can keeps the queue one below
+full most of the time, and the moments the pump spends forwarding each frame meanwhile are
+not the plugin's running time either (it is blocked on its channel).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
-import orjson
 import structlog
 
-from gateway.invocation.domain import Call, Event, HostRequest, HostStream
+from gateway.invocation.domain import Call, Event, HostRequest, HostStream, MessageTooLarge
+from runner import exact_json
 
 log = structlog.get_logger("airlock.outbox")
 
@@ -34,6 +40,17 @@ DEFAULT_CAPACITY = 256
 DEFAULT_MERGE_AFTER = DEFAULT_CAPACITY
 #: A merged delta never grows past this many characters (one gRPC message stays small).
 DEFAULT_MAX_MERGED_CHARS = 64 * 1024
+#: Room in a message for what is not a merged delta's content (seq, type, JSON framing).
+_EVENT_OVERHEAD_BYTES = 1024
+
+
+def max_merged_chars(max_message_bytes: int) -> int:
+    """The longest merged delta that still fits one message of ``max_message_bytes``.
+
+    Merging must never make a message too large to send when each delta fitted alone: a
+    character takes at most 6 bytes of JSON (a control character is written as a 6-byte escape).
+    """
+    return max(1, min(DEFAULT_MAX_MERGED_CHARS, (max_message_bytes - _EVENT_OVERHEAD_BYTES) // 6))
 
 
 @dataclass
@@ -55,7 +72,7 @@ class _Waiting:
         if self.is_host_request:
             return HostRequest(seq, self.call_id, self.type, self.data_json, self.stream, self.timeout)
         if self.content is not None:
-            return Event(seq, self.type, orjson.dumps({"content": self.content}))
+            return Event(seq, self.type, exact_json.dumps({"content": self.content}))
         return Event(seq, self.type, self.data_json)
 
 
@@ -74,8 +91,16 @@ class Outbox:
         capacity: int = DEFAULT_CAPACITY,
         merge_after: int = DEFAULT_MERGE_AFTER,
         max_merged_chars: int = DEFAULT_MAX_MERGED_CHARS,
+        too_large: Callable[[str], None] | None = None,
+        host_slow: Callable[[bool], None] | None = None,
     ) -> None:
         self._capacity = capacity
+        #: Told (with a message naming the limit) when a message was too large to send.
+        self._too_large = too_large
+        #: Told True when the queue is full, False when it is down to half (or delivery stops).
+        self._host_slow = host_slow
+        #: Between those two: the host is behind.
+        self._behind = False
         self._merge_after = merge_after
         self._max_merged = max_merged_chars
         self._queue: deque[_Waiting] = deque()
@@ -90,6 +115,8 @@ class Outbox:
 
     async def _put(self, waiting: _Waiting) -> None:
         async with self._changed:
+            if len(self._queue) >= self._capacity and not self.broken:
+                self._set_behind(True)
             while len(self._queue) >= self._capacity and not self.broken:
                 await self._changed.wait()
             if self.broken:
@@ -110,18 +137,25 @@ class Outbox:
                 last.content += content
                 self.merged += 1
                 return
-        await self._put(_Waiting(event_type, b"" if content is not None else orjson.dumps(data), content))
+        await self._put(_Waiting(event_type, b"" if content is not None else exact_json.dumps(data), content))
 
     async def call(self, call_id: str, call_type: str, data: object, answer_within: float) -> None:
         """Queue an ``__event_call__`` (never merged)."""
-        await self._put(_Waiting(call_type, orjson.dumps(data), call_id=call_id, timeout=answer_within, is_call=True))
+        await self._put(
+            _Waiting(call_type, exact_json.dumps(data), call_id=call_id, timeout=answer_within, is_call=True)
+        )
 
     async def host_request(
         self, request_id: str, method: str, args: object, stream: bool, answer_within: float
     ) -> None:
         """Queue a host request (never merged)."""
         waiting = _Waiting(
-            method, orjson.dumps(args), call_id=request_id, timeout=answer_within, is_host_request=True, stream=stream
+            method,
+            exact_json.dumps(args),
+            call_id=request_id,
+            timeout=answer_within,
+            is_host_request=True,
+            stream=stream,
         )
         await self._put(waiting)
 
@@ -138,8 +172,16 @@ class Outbox:
                     return None
                 await self._changed.wait()
             waiting = self._queue.popleft()
+            if len(self._queue) <= self._capacity // 2:
+                self._set_behind(False)
             self._changed.notify_all()
             return waiting
+
+    def _set_behind(self, behind: bool) -> None:
+        if behind != self._behind:
+            self._behind = behind
+            if self._host_slow is not None:
+                self._host_slow(behind)
 
     async def write_to(self, host: HostStream) -> None:
         """Write every message in order until closed and empty (or the host's stream fails)."""
@@ -147,10 +189,26 @@ class Outbox:
             self.seq += 1
             try:
                 await host.send(waiting.message(self.seq))
+            except MessageTooLarge as exc:
+                # Nothing was written: the stream is intact and the Result can still go out.
+                # The invocation ends (OUTPUT_LIMIT) and nothing after this message is sent,
+                # so what the host saw is a gap-free prefix of what the plugin sent.
+                self.seq -= 1
+                kind = "call" if waiting.is_call else "host request" if waiting.is_host_request else "event"
+                log.warning("host_message_too_large", kind=kind, size=exc.size, limit=exc.limit)
+                await self._stop_delivery()
+                if self._too_large is not None:
+                    self._too_large(f"{'an' if kind == 'event' else 'a'} {kind} of {exc}")
+                return
             except Exception as exc:  # noqa: BLE001 - a broken stream ends delivery, not the gateway
                 log.warning("host_write_failed", error=str(exc) or type(exc).__name__)
-                async with self._changed:
-                    self.broken = True
-                    self._queue.clear()
-                    self._changed.notify_all()
+                await self._stop_delivery()
                 return
+
+    async def _stop_delivery(self) -> None:
+        """Discard what waits and whatever comes later (the plugin is never blocked on it)."""
+        async with self._changed:
+            self.broken = True
+            self._queue.clear()
+            self._set_behind(False)
+            self._changed.notify_all()

@@ -49,7 +49,7 @@ class Profile(BaseModel):
         gt=0,
         le=86_400,
         description="Default and maximum wall-clock budget of an invocation's own running time; "
-        "time spent waiting for the host to answer an __event_call__ does not count.",
+        "time spent waiting for the host to answer an __event_call__, or to read a backlog of events, does not count.",
     )
     session_seconds: float = Field(
         default=900.0,

@@ -13,10 +13,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from gateway.registry.record import FunctionRecord
+from runner import exact_json
 
 #: 2: records may hold requirements_* fields. A version 1 database opens unchanged (its
 #: records lack them, which means "no requirements"); the version is raised so that an
@@ -44,14 +44,14 @@ _RECORD = TypeAdapter(FunctionRecord)
 def _encode(record: FunctionRecord) -> bytes:
     data = asdict(record)
     del data["requirements_error"]  # worked out at start, from the directory on disk
-    return orjson.dumps(data)
+    return exact_json.dumps(data)
 
 
 def _decode(raw: str | bytes) -> FunctionRecord:
     """The record stored as ``raw``; ValueError saying what is wrong with it."""
     try:
-        data: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        data: Any = exact_json.loads(raw)
+    except ValueError as exc:
         raise ValueError(f"not JSON ({exc})") from None
     if isinstance(data, dict):
         data.pop("requirements_error", None)  # never stored; worked out at start

@@ -31,7 +31,7 @@ from gateway.sandbox.cgroups import MIB, Cgroups, Counters, InvocationCgroup, Li
 from gateway.sandbox.confinement import SiteBind, confine_frame, write_id_maps
 from gateway.sandbox.forked import ForkedProcess
 from gateway.sandbox.frames import FRAME, CompiledFrame, Frame, ReadyFrame, UnsharedFrame
-from runner import boot, wire
+from runner import boot, exact_json, wire
 
 log = structlog.get_logger("airlock.worker")
 
@@ -230,7 +230,7 @@ class Worker:
         except (anyio.IncompleteRead, anyio.EndOfStream, anyio.ClosedResourceError):
             raise ProtocolViolation("the channel ended inside a frame") from None
         try:
-            message = orjson.loads(payload)
+            message = exact_json.loads(payload)
             if not wire.forwardable(message):
                 raise ProtocolViolation("a frame is nested too deeply to forward")
             frame = FRAME.validate_python(message)

@@ -24,6 +24,7 @@ import structlog
 from anyio.abc import Process
 
 from gateway.profiles import Profile
+from gateway.sandbox import leftovers
 from gateway.sandbox.forked import ForkedProcess
 from runner import boot
 from runner.confine import syscalls
@@ -65,18 +66,27 @@ def become_subreaper(enable: bool = True) -> None:
 class Zygote:
     """One running zygote process and its control socket."""
 
-    def __init__(self, process: Process, control: socket.socket) -> None:
+    def __init__(self, process: Process, control: socket.socket, fork_seconds: float = _FORK_SECONDS) -> None:
         self.process = process
         self.pid = process.pid
         self._control = control
         self._lock = anyio.Lock()
+        self._fork_seconds = fork_seconds
         self.forks = 0
         self.started = time.monotonic()
         self.broken = False
+        #: Fork requests sent whose answer never came (timed out): the zygote may still
+        #: fork them, and their workers must then be killed and reaped (see aclose).
+        self.unanswered = 0
+        #: Workers of unanswered requests that were found and reaped when it was retired.
+        self.leftovers_reaped = 0
 
     @classmethod
-    async def start(cls, config: dict[str, Any], python: str) -> Zygote:
-        """Spawn a zygote with ``config`` (the worker configuration) and wait until it is ready."""
+    async def start(cls, config: dict[str, Any], python: str, fork_seconds: float = _FORK_SECONDS) -> Zygote:
+        """Spawn a zygote with ``config`` (the worker configuration) and wait until it is ready.
+
+        ``fork_seconds`` is how long one fork request may take before the zygote counts as hung.
+        """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             process = await anyio.open_process(
@@ -90,13 +100,13 @@ class Zygote:
             )
         finally:
             theirs.close()
-        zygote = cls(process, ours)
+        zygote = cls(process, ours, fork_seconds)
         try:
             ours.settimeout(_START_SECONDS)
             reply = await anyio.to_thread.run_sync(zygote._receive)
             if reply.get("ready") != process.pid:
                 raise ZygoteFailed(f"unexpected first message {reply!r}")
-            ours.settimeout(_FORK_SECONDS)
+            ours.settimeout(fork_seconds)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await zygote.aclose()
@@ -124,7 +134,12 @@ class Zygote:
             socket.send_fds(self._control, [b'{"op":"fork"}'], fds)
         except OSError as exc:
             raise ZygoteFailed(f"zygote {self.pid} is gone: {exc}") from None
-        reply = self._receive()
+        try:
+            reply = self._receive()
+        except ZygoteFailed:
+            # The request is out and the zygote holds its descriptors: it may still fork.
+            self.unanswered += 1
+            raise
         pid = reply.get("pid")
         if not isinstance(pid, int) or pid <= 1:
             raise ZygoteFailed(f"zygote {self.pid} could not fork: {reply.get('error', reply)}")
@@ -176,21 +191,55 @@ class Zygote:
     async def aclose(self) -> None:
         """Retire: close the control socket (the zygote exits), then reap it.
 
-        A fork in progress finishes first: its worker exists and must be handed over.
+        A fork in progress finishes first: its worker exists and must be handed over. The
+        workers of unanswered requests (a fork that timed out) are killed and reaped: the
+        zygote's late answers name them, and if it has to be killed, whatever it was forking
+        then is killed with it.
         """
         self.broken = True
+        late: list[int] = []
         with anyio.CancelScope(shield=True):
             async with self._lock:
+                if self.unanswered:
+                    late = await self._late_answers()
                 self._control.close()
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(_EXIT_SECONDS):
                 await self.process.wait()
+            pinned = leftovers.pin(late)
             if self.process.returncode is None:
+                if self.unanswered:
+                    # Hung mid-fork, perhaps: its intermediate and worker would outlive it.
+                    pinned += leftovers.pin(leftovers.descendants(self.pid))
+                    leftovers.kill(pinned)
                 with contextlib.suppress(ProcessLookupError):
                     self.process.kill()
                 await self.process.wait()
+            leftovers.kill(pinned)
+            self.leftovers_reaped = await leftovers.reap(pinned)
             await self.process.aclose()
+        if self.unanswered:
+            log.warning("zygote_unanswered_forks", pid=self.pid, unanswered=self.unanswered, late=late)
         log.info("zygote_stopped", pid=self.pid, forks=self.forks, status=self.process.returncode)
+
+    async def _late_answers(self) -> list[int]:
+        """The workers the zygote still forks for unanswered requests, until it exits.
+
+        Shutting down the gateway's sending side makes the zygote exit after the requests it
+        already holds; their answers are read until then (or until _EXIT_SECONDS).
+        """
+        pids: list[int] = []
+        with contextlib.suppress(OSError):
+            self._control.shutdown(socket.SHUT_WR)
+        self._control.settimeout(_EXIT_SECONDS)
+        while True:
+            try:
+                reply = await anyio.to_thread.run_sync(self._receive)
+            except ZygoteFailed:  # it exited (or stays silent: then it is killed)
+                return pids
+            pid = reply.get("pid")
+            if isinstance(pid, int) and pid > 1:
+                pids.append(pid)
 
 
 class ZygoteSlot:
@@ -228,7 +277,9 @@ class ZygoteSlot:
                 await zygote.aclose()
                 zygote = None
             if zygote is None:
-                zygote = self._zygote = await Zygote.start(self._config, self._python)
+                # A fork is part of a worker's start: it gets no more than start_timeout_seconds.
+                fork_seconds = min(_FORK_SECONDS, self.profile.start_timeout_seconds)
+                zygote = self._zygote = await Zygote.start(self._config, self._python, fork_seconds)
                 self.generation += 1
             return zygote
 

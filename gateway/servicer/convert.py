@@ -15,9 +15,14 @@ from gateway.invocation import domain
 from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction
 from gateway.requirements.progress import Progress, Stage
 from gateway.sandbox.usage import Usage
+from runner import exact_json
 from runner.wire import HOST_METHODS, forwardable
 
 MAX_REQUEST_ID_CHARS = 128
+#: Longest Start.user_json id: it keys the per-user admission count and goes into every
+#: invocation's log line, so a host (or whoever controls the id) must not make it unbounded.
+#: Open WebUI's ids are UUIDs (36 characters); 256 leaves room for other hosts' schemes.
+MAX_USER_ID_CHARS = 256
 MAX_CANCEL_REASON_CHARS = 1024
 MAX_HOST_ERROR_CHARS = 16 * 1024
 
@@ -47,7 +52,7 @@ def _json(raw: bytes, field: str, default: Any) -> Any:
     if not raw:
         return default
     try:
-        value = orjson.loads(raw)
+        value = exact_json.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"{field} is not valid UTF-8 JSON: {exc}") from None
     if not forwardable(value):
@@ -60,6 +65,17 @@ def _json_object(raw: bytes, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest(f"{field} must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def _user(raw: bytes) -> dict[str, Any]:
+    """Start.user_json, whose ``id`` (if any) must be a string of at most MAX_USER_ID_CHARS."""
+    user = _json_object(raw, "Start.user_json")
+    user_id = user.get("id")
+    if user_id is not None and not isinstance(user_id, str):
+        raise InvalidRequest(f"Start.user_json.id must be a string, got {type(user_id).__name__}")
+    if user_id is not None and len(user_id) > MAX_USER_ID_CHARS:
+        raise InvalidRequest(f"Start.user_json.id has more than {MAX_USER_ID_CHARS} characters ({len(user_id)})")
+    return user
 
 
 def _seconds(message: Any, field: str) -> float | None:
@@ -105,7 +121,7 @@ def valves(raw: bytes) -> dict[str, Any]:
 
 
 def _dumps(value: dict[str, Any] | None) -> bytes:
-    return orjson.dumps(value) if value is not None else b""
+    return exact_json.dumps(value) if value is not None else b""
 
 
 def function(record: FunctionRecord, *, with_source: bool = True) -> pb.Function:
@@ -201,7 +217,7 @@ def start(message: pb.Start) -> domain.StartRequest:
     return domain.StartRequest(
         action_id=message.action_id,
         body=_json_object(message.body_json, "Start.body_json"),
-        user=_json_object(message.user_json, "Start.user_json"),
+        user=_user(message.user_json),
         user_valves=_json_object(message.user_valves_json, "Start.user_valves_json"),
         model=_json(message.model_json, "Start.model_json", None),
         request=request,
@@ -304,7 +320,7 @@ def outbound(message: domain.Outbound) -> pb.InvokeResponse:
 
 
 def _loads_or_none(raw: bytes) -> Any:
-    return orjson.loads(raw) if raw else None
+    return exact_json.loads(raw) if raw else None
 
 
 def function_from_proto(message: pb.Function) -> FunctionRecord:
@@ -345,19 +361,19 @@ def action_button_from_proto(message: pb.ActionButton) -> ActionButton:
 
 
 def _dumps_or_empty(value: Any, given: bool) -> bytes:
-    return orjson.dumps(value) if given else b""
+    return exact_json.dumps(value) if given else b""
 
 
 def start_to_proto(start: domain.StartRequest) -> pb.Start:
     """StartRequest → Start (client side)."""
     message = pb.Start(
         action_id=start.action_id,
-        body_json=orjson.dumps(start.body),
-        user_json=orjson.dumps(start.user),
-        user_valves_json=orjson.dumps(start.user_valves),
+        body_json=exact_json.dumps(start.body),
+        user_json=exact_json.dumps(start.user),
+        user_valves_json=exact_json.dumps(start.user_valves),
         model_json=_dumps_or_empty(start.model, start.model is not None),
-        request_json=orjson.dumps(start.request),
-        metadata_json=orjson.dumps(start.metadata),
+        request_json=exact_json.dumps(start.request),
+        metadata_json=exact_json.dumps(start.metadata),
         request_id=start.request_id,
         host_capabilities=sorted(start.host_capabilities),
     )

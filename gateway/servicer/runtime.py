@@ -28,18 +28,25 @@ from gateway.servicer import convert
 from gateway.servicer.status import abort
 
 log = structlog.get_logger("airlock.runtime")
+#: GatewayConfig's default max_message_bytes (8 MiB).
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 Context = grpc.aio.ServicerContext[pb.InvokeRequest, pb.InvokeResponse]
 
 
 class GrpcHostStream:
     """The host's side of an Invoke stream, in domain types."""
 
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, max_message_bytes: int) -> None:
         self._context = context
+        self._limit = max_message_bytes
 
     async def send(self, message: domain.Outbound) -> None:
-        """Write one message to the host."""
-        await self._context.write(convert.outbound(message))
+        """Write one message to the host; MessageTooLarge (nothing written) past max_message_bytes."""
+        response = convert.outbound(message)
+        size = response.ByteSize()
+        if size > self._limit:
+            raise domain.MessageTooLarge(size, self._limit)
+        await self._context.write(response)
 
     async def receive(self) -> domain.Inbound | None:
         """Read the host's next message (None at the end of its stream)."""
@@ -61,8 +68,11 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
         admission: Admission,
         metrics: Metrics,
         first_message_timeout: float = 30.0,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._registry = registry
+        #: The largest message sent to a host (grpc.max_send_message_length).
+        self._max_message_bytes = max_message_bytes
         self._profiles = profiles
         self._launcher = launcher
         self._admission = admission
@@ -78,7 +88,7 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
         return len(self._running)
 
     async def Invoke(self, request_iterator: Any, context: Context) -> None:  # type: ignore[override]  # noqa: N802
-        host = GrpcHostStream(context)
+        host = GrpcHostStream(context, self._max_message_bytes)
         try:
             self._admission.refuse_if_draining()
             with self._admission.stream():
@@ -106,7 +116,7 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
             began = time.monotonic()
             result: domain.Result | None = None
             try:
-                result = await invocation.run()
+                result = _fitted(await invocation.run(), self._max_message_bytes)
                 await host.send(result)
             finally:
                 # One summary line and one set of samples per invocation, however it ended;
@@ -170,5 +180,25 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
             host=host,
             metrics=self._metrics,
             site=self._registry.site(record),
+            max_message_bytes=self._max_message_bytes,
         )
         return invocation, user_key(first.user)
+
+
+def _fitted(result: domain.Result, limit: int) -> domain.Result:
+    """``result``, or an OUTPUT_LIMIT Result in its place when it is too large to send.
+
+    Exactly one Result ends every stream: a value, error or output too large for one gRPC
+    message must not end the stream with RESOURCE_EXHAUSTED instead. The replacement keeps
+    the usage and drops the output (the part that made it large, with the value).
+    """
+    size = convert.outbound(result).ByteSize()
+    if size <= limit:
+        return result
+    return domain.Result(
+        outcome=domain.Outcome.OUTPUT_LIMIT,
+        usage=result.usage,
+        error=f"the Result of {size} bytes exceeds max_message_bytes={limit}",
+        error_type="OutputLimit",
+        output_truncated=bool(result.output),
+    )

@@ -14,10 +14,9 @@ import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from starlette.responses import StreamingResponse
 
-from runner import host
+from runner import exact_json, host
 
 _WHAT = "generate_chat_completion"
 
@@ -39,7 +38,7 @@ def _user(user: Any) -> Any:
 
 async def _sse(chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
     async for chunk in chunks:
-        data = chunk.encode() if isinstance(chunk, str) else orjson.dumps(chunk)
+        data = chunk.encode() if isinstance(chunk, str) else exact_json.dumps(chunk)
         yield b"data: " + data + b"\n\n"
     yield b"data: [DONE]\n\n"
 
