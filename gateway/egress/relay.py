@@ -125,9 +125,12 @@ class EgressRelay:
     async def _relay(self, peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         entry_text = "?"
         try:
+            # The request line is read before a refusal, whatever the refusal: a client that
+            # is still sending it when the relay answers and closes would see EPIPE instead of
+            # the answer. The connection already counts against the limit while it is read.
+            entry_text = await _request(reader)
             if self._open[peer.uid] > self.profile.egress_max_connections:
                 raise Refused("too_many_connections", f"egress_max_connections={self.profile.egress_max_connections}")
-            entry_text = await _request(reader)
             entry = self._entries.get(entry_text)
             if entry is None:
                 raise Refused("not_listed", "the entry is not on the profile's egress_allow")

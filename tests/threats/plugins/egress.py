@@ -106,6 +106,7 @@ def flood(body):
         sock.settimeout(10)
         sock.connect(RELAY)
         held.append(sock)
+        time.sleep(body.get("pause", 0))  # a client slow to send its request line
         answers.append(relay_request(sock, (body["entry"] + "\n").encode()))
     for sock in held:
         sock.close()
