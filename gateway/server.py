@@ -13,8 +13,8 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.admission import Admission
 from gateway.auth import Authenticator, AuthInterceptor
 from gateway.config import GatewayConfig, is_loopback, split_host_port

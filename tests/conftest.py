@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import AirlockClient
+from airlock.client import AirlockClient
 from gateway.config import GatewayConfig
 from gateway.profiles.loader import shipped_profiles_dir
 from gateway.server import Gateway

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.client import AirlockClient, Call, Event, HostRequest, Result, Started
-from gateway.client.invocation import CallHandler
+from airlock.client import AirlockClient, Call, Event, HostRequest, Result, Started
+from airlock.client.invocation import CallHandler
 from tests.conftest import plugin_source
 
 

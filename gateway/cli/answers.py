@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from airlock.client import Call
 from gateway.cli.params import JsonValue
-from gateway.client import Call
 
 T = TypeVar("T")
 

@@ -20,8 +20,8 @@ from typing import Any
 import click
 import orjson
 
-from gateway.client.host import HostHandler, records
-from gateway.client.openai import OpenAIChatCompletions
+from airlock.client.host import HostHandler, records
+from airlock.client.openai import OpenAIChatCompletions
 
 #: --host-data keys → the host request method each answers.
 _RECORD_METHODS = {

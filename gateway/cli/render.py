@@ -12,8 +12,8 @@ from typing import Any, Protocol
 import click
 import orjson
 
+from airlock.client import Call, Event, Result, Started
 from gateway.cli.answers import Answer, Source
-from gateway.client import Call, Event, Result, Started
 from gateway.invocation.domain import HostRequest, Outbound
 
 #: Event types whose content continues the assistant message (Open WebUI appends them).

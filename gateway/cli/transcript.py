@@ -12,8 +12,8 @@ from typing import Any
 import click
 import orjson
 
+from airlock.client import Call, Event, Result, Started
 from gateway.cli.answers import Answer
-from gateway.client import Call, Event, Result, Started
 from gateway.invocation.domain import HostRequest, Outbound
 
 

@@ -9,7 +9,7 @@ import orjson
 from google.protobuf.duration_pb2 import Duration
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
 from gateway.errors import InvalidRequest, ProtocolError
 from gateway.invocation import domain
 from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.auth import current_role
 from gateway.errors import AirlockError
 from gateway.registry.service import Registry

@@ -14,8 +14,8 @@ import anyio
 import grpc
 import structlog
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.admission import Admission, user_key
 from gateway.errors import AirlockError, DeadlineExceeded, FailedPrecondition, InvalidRequest, ProtocolError
 from gateway.invocation import domain

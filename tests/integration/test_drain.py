@@ -22,9 +22,9 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
-from gateway.client import AirlockClient, Call, Event, HostRequest, InvocationStream, Outcome, Result
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.client import AirlockClient, Call, Event, HostRequest, InvocationStream, Outcome, Result
 from gateway.config import GatewayConfig
 from gateway.server import SERVICES, Gateway
 from tests.helpers import Drained, check, eventually, sandbox_alive, sandbox_gone, zombie

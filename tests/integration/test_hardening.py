@@ -11,8 +11,8 @@ import pytest
 import structlog
 from google.protobuf.duration_pb2 import Duration
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway.client import AirlockClient, Call, Event, Outcome
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock.client import AirlockClient, Call, Event, Outcome
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import Cgroups
 from gateway.sandbox.confinement import SANDBOX_UID_FIRST

@@ -13,7 +13,7 @@ import grpc
 import orjson
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from gateway.config import GatewayConfig
 from gateway.registry.record import FunctionRecord
 from gateway.requirements.progress import Progress, Stage

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
-from gateway.client import AirlockClient, Call, Outcome
+from airlock.client import AirlockClient, Call, Outcome
 from gateway.sandbox import bytecode
 from gateway.sandbox.confinement import SANDBOX_UID_FIRST
 from gateway.sandbox.worker import Worker

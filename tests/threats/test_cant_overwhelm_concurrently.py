@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from gateway.sandbox.confinement import SANDBOX_UID_COUNT, SANDBOX_UID_FIRST
 from gateway.server import Gateway
 from tests.helpers import sandbox_gone

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
 from gateway.invocation.domain import HostRequest
 
 #: Answers one host request: a JSON value, or (streamed requests) an async iterable of chunks.

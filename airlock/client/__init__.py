@@ -8,9 +8,9 @@ async with AirlockClient("127.0.0.1:50051") as client:
     result = invocation.result
 """
 
-from gateway.client.client import AirlockClient
-from gateway.client.host import HostHandler
-from gateway.client.invocation import InvocationStream
+from airlock.client.client import AirlockClient
+from airlock.client.host import HostHandler
+from airlock.client.invocation import InvocationStream
 from gateway.invocation.domain import Call, Event, HostRequest, Outcome, Result, Started, StartRequest
 from gateway.registry.record import ActionButton, FunctionRecord, SubAction
 from gateway.sandbox.usage import Usage
