@@ -10,14 +10,14 @@ import grpc
 import orjson
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from airlock import convert
 from airlock._proto.airlock.v1 import airlock_pb2 as pb
 from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from airlock.client.host import HostHandler
 from airlock.client.invocation import CallHandler, InvocationStream
-from gateway.invocation import domain
-from gateway.registry.record import ActionButton, FunctionRecord
-from gateway.requirements.progress import Progress
-from gateway.servicer import convert
+from airlock.domain import invocation as domain
+from airlock.domain.functions import ActionButton, FunctionRecord
+from airlock.domain.progress import Progress
 
 
 class AirlockClient:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from airlock._proto.airlock.v1 import airlock_pb2 as pb
-from gateway.invocation.domain import HostRequest
+from airlock.domain.invocation import HostRequest
 
 #: Answers one host request: a JSON value, or (streamed requests) an async iterable of chunks.
 HostHandler = Callable[[HostRequest], Awaitable[Any] | AsyncIterable[Any] | Any]

@@ -11,11 +11,11 @@ from typing import Any
 import grpc
 import orjson
 
+from airlock import convert
 from airlock._proto.airlock.v1 import airlock_pb2 as pb
 from airlock.client.host import HostHandler
 from airlock.client.host import answer as answer_host_request
-from gateway.invocation import domain
-from gateway.servicer import convert
+from airlock.domain import invocation as domain
 
 #: Answers a call: return the JSON value ``__event_call__`` should return in the plugin.
 CallHandler = Callable[[domain.Call], Awaitable[Any] | Any]

@@ -12,10 +12,10 @@ import click
 import orjson
 
 from airlock.client import ActionButton, AirlockClient, FunctionRecord
+from airlock.domain.progress import Progress, Stage
 from gateway.cli.connection import Connection
 from gateway.cli.params import JsonValue
 from gateway.cli.render import compact_json
-from gateway.requirements.progress import Progress, Stage
 
 #: How much of a sha256 summaries show (as git shows commits: enough to tell versions apart).
 SHA_PREFIX = 12

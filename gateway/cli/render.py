@@ -13,8 +13,8 @@ import click
 import orjson
 
 from airlock.client import Call, Event, Result, Started
+from airlock.domain.invocation import HostRequest, Outbound
 from gateway.cli.answers import Answer, Source
-from gateway.invocation.domain import HostRequest, Outbound
 
 #: Event types whose content continues the assistant message (Open WebUI appends them).
 APPEND_TYPES = frozenset({"chat:message:delta", "message"})

@@ -13,8 +13,8 @@ import click
 import orjson
 
 from airlock.client import Call, Event, Result, Started
+from airlock.domain.invocation import HostRequest, Outbound
 from gateway.cli.answers import Answer
-from gateway.invocation.domain import HostRequest, Outbound
 
 
 def _raw(value_json: bytes) -> orjson.Fragment:

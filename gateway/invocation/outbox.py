@@ -20,7 +20,8 @@ import anyio
 import orjson
 import structlog
 
-from gateway.invocation.domain import Call, Event, HostRequest, HostStream
+from airlock.domain.invocation import Call, Event, HostRequest
+from gateway.invocation.host_stream import HostStream
 
 log = structlog.get_logger("airlock.outbox")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from gateway.registry.record import FunctionRecord, SubAction
+from airlock.domain.functions import FunctionRecord, SubAction
 
 #: 2: records may hold requirements_* fields. A version 1 database opens unchanged (its
 #: records lack them, which means "no requirements"); the version is raised so that an

@@ -16,9 +16,9 @@ import structlog
 
 from airlock._proto.airlock.v1 import airlock_pb2 as pb
 from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.domain import invocation as domain
 from gateway.admission import Admission, user_key
 from gateway.errors import AirlockError, DeadlineExceeded, FailedPrecondition, InvalidRequest, ProtocolError
-from gateway.invocation import domain
 from gateway.invocation.engine import Invocation
 from gateway.metrics import Metrics
 from gateway.profiles import ProfileSet

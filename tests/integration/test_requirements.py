@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from airlock.client import AirlockClient, Outcome
+from airlock.domain.functions import FunctionRecord
+from airlock.domain.progress import Progress, Stage
 from gateway.config import GatewayConfig
-from gateway.registry.record import FunctionRecord
-from gateway.requirements.progress import Progress, Stage
 from gateway.server import Gateway
 from runner.main import STANDINS
 from tests.helpers import drain

@@ -1,14 +1,14 @@
-"""Domain types of an invocation (the servicer converts protobuf to these and back)."""
+"""The messages of one invocation, both directions (the servicer and the client convert protobuf to these)."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
-from gateway.sandbox.usage import Usage
+from airlock.domain.usage import Usage
 
 
 class Outcome(enum.Enum):
@@ -152,16 +152,3 @@ class Result:
 
 Inbound = StartRequest | CallReply | HostReply | CancelRequest
 Outbound = Started | Event | Call | HostRequest | Result
-
-
-class HostStream(Protocol):
-    """The host's side of one Invoke stream, in domain types."""
-
-    async def send(self, message: Outbound) -> None:
-        """Deliver one message to the host, in order."""
-
-    async def receive(self) -> Inbound | None:
-        """The host's next message; None once it has finished sending.
-
-        Raises gateway.errors.ProtocolError for a message that cannot be understood.
-        """
