@@ -244,7 +244,8 @@ class Gateway:
     async def start(self) -> None:
         """Start serving (and warm the profiles' pools unless configured not to)."""
         if self.config.metrics_listen:
-            self.metrics_listener = MetricsListener(self.config.metrics_listen, self.metrics.registry)
+            host, port = split_host_port(self.config.metrics_listen)
+            self.metrics_listener = MetricsListener(host, port, self.metrics.registry)
             self.egress.own_ports.add(self.metrics_listener.port)
         if self.config.warm_up:
             self.launcher.warm_up(list(self.profiles.values()))

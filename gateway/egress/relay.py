@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import structlog
 
 from gateway.egress.addresses import refusal
-from gateway.egress.allowlist import MAX_ENTRY_CHARS, Entry, IPAddress, parse_entries, parse_network
 from gateway.metrics.families import Metrics
 from gateway.profiles import Profile
+from gateway.profiles.allowlist import MAX_ENTRY_CHARS, Entry, IPAddress, parse_entries, parse_network
 
 log = structlog.get_logger("airlock.egress")
 
