@@ -17,6 +17,7 @@ from airlock._proto.airlock.v1 import airlock_pb2 as pb
 from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.admission import Admission
 from gateway.auth import Authenticator, AuthInterceptor
+from gateway.background import Background
 from gateway.config import GatewayConfig, is_loopback, split_host_port
 from gateway.egress.relays import EgressRelays
 from gateway.errors import AirlockError
@@ -153,8 +154,10 @@ class Gateway:
         if not bytecode.precompile():
             log.warning("runner_bytecode_not_written", directory=str(bytecode.runner_dir()))
         self.metrics = Metrics()
-        self.egress = EgressRelays(config.data_dir / "egress", metrics=self.metrics)
-        self.launcher = Launcher(cgroups, metrics=self.metrics, egress=self.egress)
+        #: Owns every background task (warm pools, worker releases, egress relays) from start to stop.
+        self.background = Background()
+        self.egress = EgressRelays(config.data_dir / "egress", background=self.background, metrics=self.metrics)
+        self.launcher = Launcher(cgroups, background=self.background, metrics=self.metrics, egress=self.egress)
         self.admission = Admission(
             max_inflight=config.max_inflight,
             max_inflight_per_user=config.max_inflight_per_user,
@@ -242,7 +245,11 @@ class Gateway:
         return f"{host}:{self.port}"
 
     async def start(self) -> None:
-        """Start serving (and warm the profiles' pools unless configured not to)."""
+        """Start serving (and warm the profiles' pools unless configured not to).
+
+        Call :meth:`stop` afterwards, from the same task or another, even when this raised.
+        """
+        await self.background.start()
         if self.config.metrics_listen:
             host, port = split_host_port(self.config.metrics_listen)
             self.metrics_listener = MetricsListener(host, port, self.metrics.registry)
@@ -291,13 +298,18 @@ class Gateway:
                 await self.admission.idle()
         await self.server.stop(_CANCELLED_RESULT_SECONDS)  # registry calls, streams without a Start
         await self.launcher.aclose()
-        self.registry.close()
-        self.launcher.cgroups.release()
-        if self.metrics_listener is not None:
-            self.metrics_listener.close()
-        if self.config.unix_socket is not None:
-            self.config.unix_socket.unlink(missing_ok=True)
-        log.info("gateway_stopped")
+        try:
+            # Last: whatever still runs is cancelled (releases finish, shielded), and a task
+            # that failed while the gateway served is raised here, once the rest is closed.
+            await self.background.aclose()
+        finally:
+            self.registry.close()
+            self.launcher.cgroups.release()
+            if self.metrics_listener is not None:
+                self.metrics_listener.close()
+            if self.config.unix_socket is not None:
+                self.config.unix_socket.unlink(missing_ok=True)
+            log.info("gateway_stopped")
 
     async def wait(self) -> None:
         """Block until the server terminates."""
