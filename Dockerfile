@@ -27,6 +27,7 @@ RUN apt-get update \
 # README.md: hatchling reads it as the package's long description and fails without it.
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY airlock ./airlock
 COPY gateway ./gateway
 COPY runner ./runner
 COPY sandbox_profiles ./sandbox_profiles

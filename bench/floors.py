@@ -14,8 +14,8 @@ from typing import Any
 import grpc
 import orjson
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 
 #: The benchmark's action: one status event, then a return (the issue's reference action).
 ACTION = """

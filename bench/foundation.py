@@ -17,8 +17,8 @@ from pathlib import Path
 
 import orjson
 
+from airlock.client import AirlockClient, Event
 from gateway import logs
-from gateway.client import AirlockClient, Event
 from gateway.config import GatewayConfig
 from gateway.profiles.loader import shipped_profiles_dir
 from gateway.server import Gateway

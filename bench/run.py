@@ -29,9 +29,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floors import ACTION, call_in_process, load_in_process, start_transport_floor
 
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.client import AirlockClient, Call, Outcome
 from gateway import logs
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
-from gateway.client import AirlockClient, Call, Outcome
 from gateway.config import GatewayConfig
 from gateway.profiles.loader import shipped_profiles_dir
 from gateway.server import Gateway

@@ -1,1 +1,1 @@
-"""Airlock's host side: the gRPC gateway, registry, sandbox supervisor, client and CLI."""
+"""Airlock's host side: the gRPC gateway, registry, sandbox supervisor and CLI (hosts use airlock.client)."""

@@ -20,8 +20,8 @@ import grpc
 import structlog
 
 from gateway.config import GatewayConfig, Role
+from gateway.method_handlers import Behaviour, Continuation, behaviour_of, preceded, rebuild, split_method
 from gateway.metrics import Metrics
-from gateway.servicer.handlers import Behaviour, Continuation, behaviour_of, preceded, rebuild, split_method
 
 log = structlog.get_logger("airlock.auth")
 

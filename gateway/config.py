@@ -24,7 +24,7 @@ from pydantic_settings import (
 
 from gateway.errors import AirlockError
 from gateway.profiles.loader import shipped_profiles_dir
-from gateway.sandbox.uids import (
+from gateway.uids import (
     MAX_UID,
     SANDBOX_UID_COUNT,
     SANDBOX_UID_FIRST,

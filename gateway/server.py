@@ -14,10 +14,11 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from gateway.admission import Admission
 from gateway.auth import Authenticator, AuthInterceptor
+from gateway.background import Background
 from gateway.config import GatewayConfig, is_loopback, split_host_port
 from gateway.datadir import DataDirLock
 from gateway.egress.relays import EgressRelays
@@ -33,10 +34,10 @@ from gateway.requirements.policy import InstallPolicy
 from gateway.sandbox import bytecode, probe
 from gateway.sandbox.cgroups import CgroupError, Cgroups
 from gateway.sandbox.launcher import Launcher, worst_case_sandboxes
-from gateway.sandbox.uids import UidRange, check_mappable, claim_slice
 from gateway.servicer.registry import RegistryServicer
 from gateway.servicer.runtime import RuntimeServicer
 from gateway.servicer.sizes import RequestSizeInterceptor, hard_limit
+from gateway.uids import UidRange, check_mappable, claim_slice
 
 log = structlog.get_logger("airlock.server")
 #: After cancelling what outlived the grace, how long their Results (and other RPCs) get.
@@ -179,6 +180,8 @@ class Gateway:
         self._unix_bound = False
         self._serving = False
         self._closed = False
+        #: Owns every background task (warm pools, worker releases, egress relays) from start to stop.
+        self.background = Background()
         try:
             self._take_resources()
         except BaseException:
@@ -204,8 +207,10 @@ class Gateway:
             log.warning("stale_sandboxes_removed", count=swept)
         if not bytecode.precompile():
             log.warning("runner_bytecode_not_written", directory=str(bytecode.runner_dir()))
-        self.egress = EgressRelays(config.data_dir / "egress", metrics=self.metrics)
-        self.launcher = Launcher(cgroups, metrics=self.metrics, egress=self.egress, uids=uids)
+        self.egress = EgressRelays(config.data_dir / "egress", background=self.background, metrics=self.metrics)
+        self.launcher = Launcher(
+            cgroups, background=self.background, metrics=self.metrics, egress=self.egress, uids=uids
+        )
         try:
             self.registry = Registry.open(
                 config.data_dir,
@@ -319,13 +324,15 @@ class Gateway:
             raise
 
     async def _start(self) -> None:
+        await self.background.start()
         # grpc's health service says SERVING for "" until told otherwise: not before we are.
         await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         self.port = self._listen()
         if self.port is not None:
             self.egress.own_ports.add(self.port)
         if self.config.metrics_listen:
-            self.metrics_listener = MetricsListener(self.config.metrics_listen, self.metrics.registry)
+            host, port = split_host_port(self.config.metrics_listen)
+            self.metrics_listener = MetricsListener(host, port, self.metrics.registry)
             self.egress.own_ports.add(self.metrics_listener.port)
         if self.config.warm_up:
             self.launcher.warm_up(list(self.profiles.values()))
@@ -391,13 +398,16 @@ class Gateway:
                         await self.server.start()
                 await self.server.stop(grace)
             await self.launcher.aclose()
+            # Last of the tasks: whatever still runs is cancelled (releases finish, shielded),
+            # and a task that failed while the gateway served is raised, once all is closed.
+            await self.background.aclose()
+        finally:
             if self.metrics_listener is not None:
                 self.metrics_listener.close()
             if self._unix_bound and self.config.unix_socket is not None:
                 self.config.unix_socket.unlink(missing_ok=True)
-        finally:
             self._held.close()
-        log.info("gateway_stopped")
+            log.info("gateway_stopped")
 
     async def wait(self) -> None:
         """Block until the server terminates."""

@@ -1,9 +1,9 @@
-"""Regenerate gateway/_proto from proto/ (the only way generated code changes).
+"""Regenerate airlock/_proto from proto/ (the only way generated code changes).
 
 Usage: python proto/generate.py [--out DIR]
 
 protoc writes imports relative to the proto root (``from airlock.v1 import ...``); the
-generated modules live in the ``gateway._proto`` package, so those imports are rewritten.
+generated modules live in the ``airlock._proto`` package, so those imports are rewritten.
 tests/unit/test_proto_current.py runs this into a temporary directory and fails when the
 committed files differ, so an edited .proto cannot land without its generated code.
 """
@@ -22,8 +22,8 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
-PACKAGE = "gateway._proto"
-DEFAULT_OUT = ROOT / "gateway" / "_proto"
+PACKAGE = "airlock._proto"
+DEFAULT_OUT = ROOT / "airlock" / "_proto"
 _IMPORT = re.compile(r"^(from|import) airlock\.", re.MULTILINE)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import AirlockClient
+from airlock.client import AirlockClient
 from gateway.config import ENV_PREFIX, GatewayConfig
 from gateway.profiles.loader import shipped_profiles_dir
 from gateway.sandbox import probe

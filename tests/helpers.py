@@ -10,8 +10,8 @@ from typing import Any
 
 import anyio
 
-from gateway.client import AirlockClient, Call, Event, HostRequest, Result, Started
-from gateway.client.invocation import CallHandler
+from airlock.client import AirlockClient, Call, Event, HostRequest, Result, Started
+from airlock.client.invocation import CallHandler
 from tests.conftest import plugin_source
 
 

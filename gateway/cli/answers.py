@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import click
 
+from airlock.client import Call
 from gateway.cli.params import JsonValue
-from gateway.client import Call
 from runner import exact_json
 
 T = TypeVar("T")

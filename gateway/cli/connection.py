@@ -12,8 +12,8 @@ from typing import TypeVar
 
 import grpc
 
+from airlock.client import AirlockClient
 from gateway.cli.failure import CliError, from_rpc_error
-from gateway.client import AirlockClient
 
 T = TypeVar("T")
 

@@ -20,8 +20,8 @@ from typing import Any
 import click
 import orjson
 
-from gateway.client.host import HostHandler, records
-from gateway.client.openai import OpenAIChatCompletions
+from airlock.client.host import HostHandler, records
+from airlock.client.openai import OpenAIChatCompletions
 from runner import exact_json
 
 #: --host-data keys → the host request method each answers.

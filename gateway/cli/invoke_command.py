@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 import grpc
 
+from airlock.client import Call, HostHandler, InvocationStream, Outcome, Result, StartRequest
 from gateway.cli import host_answers
 from gateway.cli.answers import Answers
 from gateway.cli.connection import Connection
@@ -19,7 +20,6 @@ from gateway.cli.interrupts import Interrupts
 from gateway.cli.params import JsonValue
 from gateway.cli.render import HumanPrinter, Printer
 from gateway.cli.transcript import JsonLinesPrinter
-from gateway.client import Call, HostHandler, InvocationStream, Outcome, Result, StartRequest
 
 FC = TypeVar("FC", bound=Callable[..., Any])
 

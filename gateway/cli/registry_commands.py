@@ -10,11 +10,11 @@ from typing import Any
 
 import click
 
+from airlock.client import ActionButton, AirlockClient, FunctionRecord
+from airlock.domain.progress import Progress, Stage
 from gateway.cli.connection import Connection
 from gateway.cli.params import JsonValue
 from gateway.cli.render import compact_json
-from gateway.client import ActionButton, AirlockClient, FunctionRecord
-from gateway.requirements.progress import Progress, Stage
 from runner import exact_json
 
 #: How much of a sha256 summaries show (as git shows commits: enough to tell versions apart).

@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 import click
 
+from airlock.client import Call, Event, Result, Started
+from airlock.domain.invocation import HostRequest, Outbound
 from gateway.cli.answers import Answer, Source
-from gateway.client import Call, Event, Result, Started
-from gateway.invocation.domain import HostRequest, Outbound
 from runner import exact_json
 
 #: Event types whose content continues the assistant message (Open WebUI appends them).

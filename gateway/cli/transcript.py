@@ -12,9 +12,9 @@ from typing import Any
 import click
 import orjson
 
+from airlock.client import Call, Event, Result, Started
+from airlock.domain.invocation import HostRequest, Outbound
 from gateway.cli.answers import Answer
-from gateway.client import Call, Event, Result, Started
-from gateway.invocation.domain import HostRequest, Outbound
 from runner import exact_json
 
 

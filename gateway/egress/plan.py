@@ -12,8 +12,8 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
-from gateway.egress.allowlist import LOCALHOST, parse_entries, sandbox_addresses
 from gateway.profiles import Profile
+from gateway.profiles.allowlist import LOCALHOST, parse_entries, sandbox_addresses
 
 #: Where the relay's directory is mounted inside the sandbox, and the socket's name in it.
 SANDBOX_RELAY_DIR = "/run/airlock"

@@ -9,6 +9,9 @@ resolves the name, refuses special addresses (gateway.egress.addresses) and the 
 own listening ports, and connects to the very address it checked, never resolving twice
 (no DNS rebinding between check and use). Connections per sandbox are capped, and each
 relayed connection ends when the sandbox process that opened it does (a pidfd).
+
+Each relay serves its connections in a task group of its own, nested in the gateway's
+background (gateway.background): closing the relay cancels them and waits for them.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import anyio
+import anyio.abc
 import structlog
 
+from gateway.background import Background
 from gateway.egress.addresses import refusal
-from gateway.egress.allowlist import MAX_ENTRY_CHARS, Entry, IPAddress, parse_entries, parse_network
 from gateway.metrics.families import Metrics
 from gateway.profiles import Profile
+from gateway.profiles.allowlist import MAX_ENTRY_CHARS, Entry, IPAddress, parse_entries, parse_network
 
 log = structlog.get_logger("airlock.egress")
 
@@ -75,38 +81,62 @@ def _is_local(address: IPAddress) -> bool:
 class EgressRelay:
     """Serves one egress profile's relay socket (bound by the caller, see gateway.egress.relays)."""
 
-    def __init__(self, profile: Profile, *, own_ports: Callable[[], set[int]], metrics: Metrics | None) -> None:
+    def __init__(
+        self, profile: Profile, *, own_ports: Callable[[], set[int]], metrics: Metrics | None, background: Background
+    ) -> None:
         self.profile = profile
         self._entries: dict[str, Entry] = {e.text: e for e in parse_entries(profile.egress_allow)}
         self._private = tuple(parse_network(text) for text in profile.egress_allow_private)
         self._own_ports = own_ports
         self._metrics = metrics
+        self._background = background
         self._server: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: The relayed connections (None before serve() and once closing).
+        self._connections: anyio.abc.TaskGroup | None = None
+        self._scope = anyio.CancelScope()
+        self._finished = anyio.Event()
         self._open: Counter[int] = Counter()
 
     async def serve(self, listener: socket.socket) -> None:
-        """Accept relay requests on ``listener`` (a bound, listening unix socket)."""
-        # The stream's default buffer limit (64 KiB): a smaller one would also throttle the
-        # relayed bytes that follow the request line. The line's own bound is _request's.
-        self._server = await asyncio.start_unix_server(self._accepted, sock=listener)
+        """Accept relay requests on ``listener`` (a bound, listening unix socket), from now until aclose()."""
+        await self._background.start_task(self._serve, listener, name=f"egress-relay-{self.profile.name}")
+
+    async def _serve(self, listener: socket.socket, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        try:
+            with self._scope:
+                async with anyio.create_task_group() as connections:
+                    # The stream's default buffer limit (64 KiB): a smaller one would also
+                    # throttle the relayed bytes that follow the request line. The line's own
+                    # bound is _request's.
+                    self._server = await asyncio.start_unix_server(self._accepted, sock=listener)
+                    self._connections = connections
+                    task_status.started()
+                    await anyio.sleep_forever()
+        finally:
+            self._connections = None
+            self._finished.set()
 
     async def aclose(self) -> None:
         """Stop accepting and end every relayed connection."""
         if self._server is not None:
             self._server.close()
+        self._scope.cancel()
+        if self._server is not None:
+            await self._finished.wait()
             await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.get_running_loop().create_task(self._serve_one(reader, writer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._connections is None:  # closing: nothing relays any more
+            writer.close()
+            return
+        self._connections.start_soon(self._serve_one, reader, writer)
 
     async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = Peer.of(writer.get_extra_info("socket"))
+        try:
+            peer = Peer.of(writer.get_extra_info("socket"))
+        except OSError:  # the sandbox went away before it could be told apart
+            writer.close()
+            return
         self._open[peer.uid] += 1
         try:
             # A sandbox's connections last as long as the process that opened them.
@@ -114,6 +144,10 @@ class EgressRelay:
                 await self._relay(peer, reader, writer)
         except (ConnectionError, OSError):
             pass  # the sandbox went away
+        except Exception:
+            # The sandbox chose every byte of this connection: whatever it makes go wrong ends
+            # this connection, never the relay's others or the gateway's background.
+            log.exception("egress_connection_failed", profile=self.profile.name, sandbox_uid=peer.uid)
         finally:
             self._open[peer.uid] -= 1
             if not self._open[peer.uid]:
@@ -257,42 +291,42 @@ async def _pump_both(
     count: Callable[[str, int], None],
 ) -> None:
     """Relay both directions until both ended; an error in either ends both."""
-    outbound = asyncio.ensure_future(_pump(reader, up_writer, lambda n: count("out", n)))
-    inbound = asyncio.ensure_future(_pump(up_reader, writer, lambda n: count("in", n)))
-    try:
-        pending = {outbound, inbound}
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            if any(task.exception() is not None for task in done):
-                break
-    finally:
-        for task in (outbound, inbound):
-            task.cancel()
-        await asyncio.gather(outbound, inbound, return_exceptions=True)
+    async with anyio.create_task_group() as pumps:
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, direction: str) -> None:
+            try:
+                await _pump(source, sink, lambda n: count(direction, n))
+            except Exception:  # noqa: BLE001 - a broken direction ends the connection, nothing more
+                pumps.cancel_scope.cancel()
+
+        pumps.start_soon(pump, reader, up_writer, "out")
+        pumps.start_soon(pump, up_reader, writer, "in")
 
 
 @contextlib.contextmanager
 def _ending_with(pid: int) -> Iterator[None]:
-    """Cancel the current task (one relayed connection) when process ``pid`` exits.
+    """End what runs in the block (one relayed connection) when process ``pid`` exits.
 
     A dead sandbox's half of the connection may look like a half-close, which alone would
-    leave the upstream half open for as long as the remote host likes.
+    leave the upstream half open for as long as the remote host likes. The block runs in a
+    cancel scope of its own, cancelled then (never Task.cancel(), which anyio would take
+    for the cancellation of the relay's whole task group).
     """
-    task = asyncio.current_task()
-    assert task is not None
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:
         raise ConnectionResetError(f"the sandbox process {pid} is gone") from None
     loop = asyncio.get_running_loop()
+    scope = anyio.CancelScope()
 
     def exited() -> None:
         loop.remove_reader(pidfd)  # readable from now on: cancel once
-        task.cancel()
+        scope.cancel()
 
     loop.add_reader(pidfd, exited)
     try:
-        yield
+        with scope:
+            yield
     finally:
         loop.remove_reader(pidfd)
         os.close(pidfd)

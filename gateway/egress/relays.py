@@ -21,6 +21,7 @@ from pathlib import Path
 
 import orjson
 
+from gateway.background import Background
 from gateway.egress.plan import RELAY_SOCKET
 from gateway.egress.relay import EgressRelay
 from gateway.metrics.families import Metrics
@@ -43,8 +44,10 @@ def relay_key(profile: Profile) -> str:
 class EgressRelays:
     """The running relays of one gateway, by relay key."""
 
-    def __init__(self, directory: Path, *, metrics: Metrics | None = None) -> None:
+    def __init__(self, directory: Path, *, background: Background, metrics: Metrics | None = None) -> None:
         self.directory = directory
+        #: Where the relays serve their connections.
+        self._background = background
         #: TCP ports the gateway itself listens on: never a relay's destination on this host.
         self.own_ports: set[int] = set()
         self._metrics = metrics
@@ -58,7 +61,9 @@ class EgressRelays:
             if key not in self._relays:
                 directory = self.directory / key
                 listener = self._bind(directory)
-                relay = EgressRelay(profile, own_ports=lambda: self.own_ports, metrics=self._metrics)
+                relay = EgressRelay(
+                    profile, own_ports=lambda: self.own_ports, metrics=self._metrics, background=self._background
+                )
                 try:
                     await relay.serve(listener)
                 except BaseException:

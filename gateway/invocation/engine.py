@@ -19,23 +19,24 @@ from typing import Any
 import anyio
 import structlog
 
-from gateway.errors import ProtocolError
-from gateway.invocation import scrub
-from gateway.invocation.clock import ActiveClock, TokenBucket
-from gateway.invocation.domain import (
+from airlock.domain.functions import FunctionRecord
+from airlock.domain.invocation import (
     CallReply,
     CancelRequest,
     HostReply,
-    HostStream,
     Outcome,
     Result,
     Started,
     StartRequest,
 )
+from airlock.domain.usage import Usage
+from gateway.errors import ProtocolError
+from gateway.invocation import scrub
+from gateway.invocation.clock import ActiveClock, TokenBucket
+from gateway.invocation.host_stream import HostStream
 from gateway.invocation.outbox import Outbox, max_merged_chars
 from gateway.metrics import Metrics
 from gateway.profiles import Profile
-from gateway.registry.record import FunctionRecord
 from gateway.sandbox import verdict
 from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.frames import (
@@ -47,7 +48,6 @@ from gateway.sandbox.frames import (
     ResultFrame,
 )
 from gateway.sandbox.launcher import Launcher, NoCapacity
-from gateway.sandbox.usage import Usage
 from gateway.sandbox.verdict import Ending
 from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, StartFailed, Worker, WorkerGone
 from runner import exact_json

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import anyio
 import structlog
 
-from gateway.invocation.domain import Call, Event, HostRequest, HostStream, MessageTooLarge
+from airlock.domain.invocation import Call, Event, HostRequest
+from gateway.invocation.host_stream import HostStream, MessageTooLarge
 from runner import exact_json
 
 log = structlog.get_logger("airlock.outbox")

@@ -14,17 +14,16 @@ from wsgiref.simple_server import WSGIServer
 import structlog
 from prometheus_client import CollectorRegistry, start_http_server
 
-from gateway.config import split_host_port
 from gateway.errors import AirlockError
 
 log = structlog.get_logger("airlock.metrics")
 
 
 class MetricsListener:
-    """Serves ``registry`` on ``http://HOST:PORT/metrics`` until closed."""
+    """Serves ``registry`` on ``http://HOST:PORT/metrics`` until closed (IPv6 hosts may be in brackets)."""
 
-    def __init__(self, address: str, registry: CollectorRegistry) -> None:
-        host, port = split_host_port(address)
+    def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
+        address = f"{host}:{port}"
         host = host.strip("[]")
         try:
             self._server: WSGIServer

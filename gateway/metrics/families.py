@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from gateway.invocation.domain import Outcome
+from airlock.domain.invocation import Outcome
+from airlock.domain.usage import Usage
 from gateway.metrics import labels
-from gateway.sandbox.usage import Usage
 
 GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
 #: RPCs last from milliseconds (registry reads) to many minutes (a stream waiting on a human).

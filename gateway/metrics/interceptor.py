@@ -16,8 +16,8 @@ from typing import Any
 
 import grpc
 
+from gateway.method_handlers import Behaviour, Continuation, behaviour_of, is_generator, rebuild, split_method
 from gateway.metrics.families import Metrics
-from gateway.servicer.handlers import Behaviour, Continuation, behaviour_of, is_generator, rebuild, split_method
 
 _TYPES = {
     (False, False): "UNARY",

@@ -7,7 +7,7 @@ their name; everything else is counted as ``other``.
 
 from __future__ import annotations
 
-from gateway.invocation.domain import Outcome
+from airlock.domain.invocation import Outcome
 from runner.wire import HOST_METHODS
 
 OTHER = "other"

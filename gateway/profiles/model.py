@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.egress.allowlist import EntryError, parse_entries, parse_network
+from gateway.profiles.allowlist import EntryError, parse_entries, parse_network
 
 KIB = 1024
 MIB = 1024 * KIB

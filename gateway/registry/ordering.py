@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.registry.record import ActionButton, FunctionRecord
+from airlock.domain.functions import ActionButton, FunctionRecord
 
 
 def action_buttons(functions: Iterable[FunctionRecord], model_id: str) -> list[ActionButton]:

@@ -17,14 +17,15 @@ from typing import Any
 
 import anyio
 
+from airlock.domain.functions import ActionButton, FunctionRecord, PutRequest, SubAction
+from airlock.domain.progress import Progress, Stage
 from gateway.errors import FailedPrecondition, InvalidRequest, InvalidValves, NotFound, ProfileError
 from gateway.profiles import ProfileSet
 from gateway.registry import inspector, ordering
-from gateway.registry.record import ActionButton, FunctionRecord, PutRequest, SubAction
 from gateway.registry.store import Store
 from gateway.requirements.manager import FAILED, Prepared, Requirements
 from gateway.requirements.policy import InstallPolicy
-from gateway.requirements.progress import Progress, Reporter, Stage, ignore
+from gateway.requirements.progress import Reporter, ignore
 from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.frames import FunctionInfo
 from gateway.sandbox.launcher import Launcher

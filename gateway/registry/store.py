@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from gateway.registry.record import FunctionRecord
+from airlock.domain.functions import FunctionRecord
 from runner import exact_json
 
 #: 2: records may hold requirements_* fields. A version 1 database opens unchanged (its

@@ -15,9 +15,10 @@ from typing import Any
 
 import anyio
 
+from airlock.domain.progress import Progress, Stage
 from gateway.errors import InstallFailed, WorkerFailed
 from gateway.profiles import Profile
-from gateway.requirements.progress import Progress, Reporter, Stage
+from gateway.requirements.progress import Reporter
 from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.frames import InstalledFrame, InstalledPackage
 from gateway.sandbox.launcher import Launcher

@@ -17,10 +17,11 @@ from pathlib import Path
 import orjson
 from packaging.utils import canonicalize_name
 
+from airlock.domain.progress import Progress, Stage
 from gateway.profiles import Profile
 from gateway.requirements import installer, sites, specs
 from gateway.requirements.policy import InstallPolicy
-from gateway.requirements.progress import Progress, Reporter, Stage
+from gateway.requirements.progress import Reporter
 from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.launcher import Launcher
 from runner.loader import extract_frontmatter

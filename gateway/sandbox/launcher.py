@@ -12,14 +12,15 @@ import asyncio
 import math
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Literal
 
 import anyio
 import structlog
 from anyio.abc import Process
 
+from gateway.background import Background
 from gateway.egress.relays import EgressRelays
 from gateway.metrics.families import Metrics, PoolState
 from gateway.profiles import Profile
@@ -27,9 +28,9 @@ from gateway.sandbox.cgroups import Cgroups
 from gateway.sandbox.codecache import CodeCache
 from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.pool import WarmPool
-from gateway.sandbox.uids import SANDBOX_UID_FIRST, SANDBOX_UIDS_PER_GATEWAY, UidAllocator, UidRange, UidsExhausted
 from gateway.sandbox.worker import Spawn, StartFailed, Worker, runner_config, spawner
 from gateway.sandbox.zygote import ZygoteFailed, ZygoteSlot, become_subreaper
+from gateway.uids import SANDBOX_UID_FIRST, SANDBOX_UIDS_PER_GATEWAY, UidAllocator, UidRange, UidsExhausted
 
 log = structlog.get_logger("airlock.launcher")
 
@@ -61,6 +62,7 @@ class Launcher:
         self,
         cgroups: Cgroups,
         *,
+        background: Background,
         python: str | None = None,
         metrics: Metrics | None = None,
         egress: EgressRelays | None = None,
@@ -78,7 +80,11 @@ class Launcher:
         self._zygotes: dict[str, ZygoteSlot] = {}
         self._pools: dict[str, WarmPool] = {}
         self._closed = False
-        self._releases: set[asyncio.Task[None]] = set()
+        #: Runs the warm pools' refills and the releases of used workers.
+        self._background = background
+        #: Releases under way in the background.
+        self._releasing = 0
+        self._released = asyncio.Event()
         #: Workers handed out and not yet released.
         self._in_use = 0
         self._idle = asyncio.Event()
@@ -167,11 +173,11 @@ class Launcher:
 
     def pool(self, profile: Profile) -> WarmPool | None:
         """The warm pool of ``profile``, started on first use (None without one)."""
-        if profile.mode != "warm" or profile.warm_pool_size == 0 or self._closed:
+        if profile.mode != "warm" or profile.warm_pool_size == 0 or self._closed or not self._background.running:
             return None
         pool = self._pools.get(profile.name)
         if pool is None:
-            pool = WarmPool(profile.name, profile.warm_pool_size, lambda: self.start(profile))
+            pool = WarmPool(profile.name, profile.warm_pool_size, lambda: self.start(profile), self._background)
             self._pools[profile.name] = pool
             pool.run()
         return pool
@@ -227,26 +233,42 @@ class Launcher:
                 try:
                     await worker.stop()
                 finally:
-                    self._in_background(self._release(worker, limiter, slot))
+                    await self._release_later(worker, limiter, slot)
+
+    async def _release_later(self, worker: Worker, limiter: anyio.CapacityLimiter, slot: object) -> None:
+        if not self._background.running:
+            # Handed out before the gateway stopped and given back after (its invocation
+            # outlasted the drain): nothing runs in the background any more, so the caller
+            # waits for the release.
+            await self._release(worker, limiter, slot)
+            return
+        self._releasing += 1
+        self._background.start_soon(self._release_counted, worker, limiter, slot, name=f"release-{worker.pid}")
+
+    async def _release_counted(self, worker: Worker, limiter: anyio.CapacityLimiter, slot: object) -> None:
+        try:
+            await self._release(worker, limiter, slot)
+        finally:
+            self._releasing -= 1
+            if not self._releasing:
+                self._released.set()
 
     async def _release(self, worker: Worker, limiter: anyio.CapacityLimiter, slot: object) -> None:
-        try:
-            await worker.release()
-        except Exception:
-            log.exception("worker_release_failed", pid=worker.pid)
-        finally:
-            self._done_with(limiter, slot)
+        # Never cut short (the gateway's background is cancelled when it stops): it reaps the
+        # worker and removes its cgroup.
+        with anyio.CancelScope(shield=True):
+            try:
+                await worker.release()
+            except Exception:
+                log.exception("worker_release_failed", pid=worker.pid)
+            finally:
+                self._done_with(limiter, slot)
 
     def _done_with(self, limiter: anyio.CapacityLimiter, slot: object) -> None:
         limiter.release_on_behalf_of(slot)
         self._in_use -= 1
         if self._in_use == 0:
             self._idle.set()
-
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._releases.add(task)
-        task.add_done_callback(self._releases.discard)
 
     async def aclose(self) -> None:
         """Close the warm pools and retire the zygotes (running workers are the callers')."""
@@ -258,8 +280,9 @@ class Launcher:
                 while self._in_use:
                     self._idle = asyncio.Event()
                     await self._idle.wait()
-            while self._releases:
-                await asyncio.gather(*self._releases, return_exceptions=True)
+            while self._releasing:
+                self._released = asyncio.Event()
+                await self._released.wait()
             for warm in self._pools.values():
                 await warm.aclose()
             for slot in self._zygotes.values():

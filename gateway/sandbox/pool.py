@@ -5,18 +5,23 @@ has said ``ready``; it waits for the single job it will ever run. Taking one fro
 is the whole cost of starting a sandbox on the latency path. The pool refills in the
 background (several starts at once, up to its size); when it is empty the caller forks a
 worker on demand, with the very same confinement.
+
+The refill is a task of the gateway's background (gateway.background); its starts and the
+closing of dead workers run in a task group of the pool's own, nested in it, which
+:meth:`WarmPool.aclose` cancels and waits for.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 
 import anyio
+import anyio.abc
 import structlog
 
+from gateway.background import Background
 from gateway.sandbox.worker import StartFailed, Worker
 
 log = structlog.get_logger("airlock.pool")
@@ -26,22 +31,27 @@ _RETRY_SECONDS = 1.0
 
 
 class WarmPool:
-    """Ready workers of one profile, refilled by a background task."""
+    """Ready workers of one profile, refilled by a task of the gateway's background."""
 
-    def __init__(self, name: str, size: int, start: Callable[[], Awaitable[Worker]]) -> None:
+    def __init__(self, name: str, size: int, start: Callable[[], Awaitable[Worker]], background: Background) -> None:
         self.name = name
         self.size = size
         self._start = start
+        self._background = background
         self._ready: deque[Worker] = deque()
+        #: Workers found dead in the pool, for the refill task to close.
+        self._dead: deque[Worker] = deque()
         self._starting = 0
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._starts: set[asyncio.Task[None]] = set()
-        self._closing: set[asyncio.Task[None]] = set()
+        # The refill and its starts are cancelled through this scope, never Task.cancel():
+        # that would cut through the shielded steps of a start (a forked worker must always
+        # end up owned and closed).
+        self._scope = anyio.CancelScope()
+        self._running = False
+        self._finished = anyio.Event()
         self.hits = 0
         self.misses = 0
         self._stopping = False
-        self._scopes: set[anyio.CancelScope] = set()
 
     @property
     def ready(self) -> int:
@@ -53,9 +63,10 @@ class WarmPool:
         return tuple(self._ready)
 
     def run(self) -> None:
-        """Start refilling in the background (idempotent)."""
-        if self._task is None and self.size > 0:
-            self._task = asyncio.get_running_loop().create_task(self._refill(), name=f"warm-pool-{self.name}")
+        """Start refilling, in the gateway's background (idempotent)."""
+        if not self._running and self.size > 0:
+            self._background.start_soon(self._run, name=f"warm-pool-{self.name}")
+            self._running = True
 
     def take(self) -> Worker | None:
         """A ready worker, or None when the pool is empty (a miss)."""
@@ -66,7 +77,7 @@ class WarmPool:
                 self.hits += 1
                 return worker
             log.warning("warm_worker_died", pid=worker.pid, profile=self.name)
-            self._close_later(worker)
+            self._dead.append(worker)
         self.misses += 1
         self._wake.set()
         return None
@@ -77,26 +88,23 @@ class WarmPool:
         while len(self._ready) < wanted:  # noqa: ASYNC110 - the pool fills on its own schedule
             await anyio.sleep(0.01)
 
-    async def _refill(self) -> None:
+    async def _run(self) -> None:
+        try:
+            with self._scope:
+                async with anyio.create_task_group() as tasks:
+                    await self._refill(tasks)
+        finally:
+            self._finished.set()
+
+    async def _refill(self, tasks: anyio.abc.TaskGroup) -> None:
         while not self._stopping:
+            while self._dead:
+                tasks.start_soon(self._close, self._dead.popleft())
             while len(self._ready) + self._starting < self.size:
                 self._starting += 1
-                task = asyncio.get_running_loop().create_task(self._start_one())
-                self._starts.add(task)
-                task.add_done_callback(self._starts.discard)
+                tasks.start_soon(self._start_and_keep)
             self._wake.clear()
             await self._wake.wait()
-
-    async def _start_one(self) -> None:
-        # Cancelled through an anyio scope, never Task.cancel(): that would cut through the
-        # shielded steps of a start (a forked worker must always end up owned and closed).
-        scope = anyio.CancelScope()
-        self._scopes.add(scope)
-        try:
-            with scope:
-                await self._start_and_keep()
-        finally:
-            self._scopes.discard(scope)
 
     async def _start_and_keep(self) -> None:
         try:
@@ -109,29 +117,23 @@ class WarmPool:
             self._starting -= 1
             self._wake.set()
         if self._stopping:  # finished while the pool closes: nobody will take it
-            with anyio.CancelScope(shield=True):
-                await worker.close()
+            await self._close(worker)
             return
         self._ready.append(worker)
 
-    def _close_later(self, worker: Worker) -> None:
-        task = asyncio.get_running_loop().create_task(worker.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+    async def _close(self, worker: Worker) -> None:
+        # Closing is never cancelled: it reaps the worker and releases its cgroup.
+        with anyio.CancelScope(shield=True):
+            try:
+                await worker.close()
+            except Exception:
+                log.exception("warm_worker_close_failed", pid=worker.pid, profile=self.name)
 
     async def aclose(self) -> None:
-        """Stop refilling and close every pooled worker."""
+        """Stop refilling, wait for the starts and closes under way, close every pooled worker."""
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()  # it only ever waits for a wake-up
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        while self._starts:
-            for scope in list(self._scopes):
-                scope.cancel()
-            await asyncio.gather(*self._starts, return_exceptions=True)
-        # Closing is never cancelled: it reaps workers and releases their cgroups.
-        await asyncio.gather(*self._closing, return_exceptions=True)
-        while self._ready:
-            await self._ready.popleft().close()
+        self._scope.cancel()
+        if self._running:
+            await self._finished.wait()
+        while self._dead or self._ready:
+            await self._close((self._dead or self._ready).popleft())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-from gateway.invocation.domain import Outcome
+from airlock.domain.invocation import Outcome
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import Counters
 from gateway.sandbox.frames import ResultFrame

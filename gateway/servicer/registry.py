@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.domain.progress import Progress
 from gateway.auth import current_role
 from gateway.errors import AirlockError
 from gateway.registry.service import Registry
-from gateway.requirements.progress import Progress
 from gateway.servicer import convert
 from gateway.servicer.status import abort
 

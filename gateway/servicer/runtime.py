@@ -14,12 +14,13 @@ import anyio
 import grpc
 import structlog
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.domain import invocation as domain
 from gateway.admission import Admission, user_key
 from gateway.errors import AirlockError, DeadlineExceeded, FailedPrecondition, InvalidRequest, ProtocolError
-from gateway.invocation import domain
 from gateway.invocation.engine import Invocation
+from gateway.invocation.host_stream import MessageTooLarge
 from gateway.metrics import Metrics
 from gateway.profiles import ProfileSet
 from gateway.registry.service import Registry
@@ -45,7 +46,7 @@ class GrpcHostStream:
         response = convert.outbound(message)
         size = response.ByteSize()
         if size > self._limit:
-            raise domain.MessageTooLarge(size, self._limit)
+            raise MessageTooLarge(size, self._limit)
         await self._context.write(response)
 
     async def receive(self) -> domain.Inbound | None:

@@ -15,8 +15,8 @@ from typing import Any
 
 import grpc
 
+from gateway.method_handlers import Behaviour, Continuation, behaviour_of, preceded, rebuild
 from gateway.metrics import Metrics
-from gateway.servicer.handlers import Behaviour, Continuation, behaviour_of, preceded, rebuild
 
 
 def hard_limit(max_message_bytes: int) -> int:

@@ -15,9 +15,9 @@ from typing import Any
 import grpc
 import pytest
 
-from gateway.client import AirlockClient, Call, Outcome
-from gateway.client.host import HostHandler, records
-from gateway.client.openai import OpenAIChatCompletions
+from airlock.client import AirlockClient, Call, Outcome
+from airlock.client.host import HostHandler, records
+from airlock.client.openai import OpenAIChatCompletions
 from tests.compat.fake_openai import FakeOpenAI, fake_openai
 from tests.helpers import Drained, drain
 

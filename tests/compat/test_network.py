@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from tests.hello_server import hello_server
 from tests.helpers import drain
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from gateway.config import GatewayConfig
 from tests.helpers import drain
 from tests.wheels import build_wheel

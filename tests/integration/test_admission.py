@@ -13,8 +13,8 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
-from gateway.client import AirlockClient, Call, Outcome
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.client import AirlockClient, Call, Outcome
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
 from tests.conftest import probed

@@ -35,7 +35,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from gateway.client import AirlockClient
+from airlock.client import AirlockClient
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
 from gateway.server import Gateway, exposure_warnings

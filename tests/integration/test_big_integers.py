@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.client import AirlockClient, Call, Outcome
+from airlock.client import AirlockClient, Call, Outcome
 from tests.helpers import drain, register
 
 pytestmark = pytest.mark.anyio

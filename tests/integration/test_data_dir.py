@@ -14,7 +14,7 @@ import sys
 import anyio
 import pytest
 
-from gateway.client import AirlockClient
+from airlock.client import AirlockClient
 from gateway.config import GatewayConfig
 from gateway.datadir import LOCK_FILE, DataDirInUse
 from gateway.egress.plan import RELAY_SOCKET

@@ -7,6 +7,7 @@ sends SIGTERM to a real ``airlock serve`` and checks exit status, Results and or
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -22,9 +23,9 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
-from gateway.client import AirlockClient, Call, Event, HostRequest, InvocationStream, Outcome, Result
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.client import AirlockClient, Call, Event, HostRequest, InvocationStream, Outcome, Result
 from gateway.config import GatewayConfig
 from gateway.server import SERVICES, Gateway
 from tests.conftest import probed
@@ -353,6 +354,24 @@ async def test_stop_with_nothing_running_does_not_wait_for_the_grace(stoppable: 
     await stoppable.stop(30)
     assert stoppable.seconds is not None
     assert stoppable.seconds < 3
+
+
+async def test_no_task_of_the_gateway_outlives_stop(gateway_config: GatewayConfig) -> None:
+    before = asyncio.all_tasks()
+    gateway = Gateway(gateway_config)
+    await gateway.start()
+    try:
+        async with AirlockClient(gateway.address) as c:
+            await c.put_function(ACTION, PLUGIN)
+            async with c.invoke(ACTION, body={"returns": "done"}) as invocation:
+                assert (await invocation.wait()).value == "done"
+        pool = gateway.launcher.pool(gateway.profiles["default"])
+        assert pool is not None
+        await pool.wait_ready(1)  # the refill ran, and the used worker's release was started
+    finally:
+        await gateway.stop(0)
+    left = {task for task in asyncio.all_tasks() - before if not task.done()} - {asyncio.current_task()}
+    assert left == set(), [task.get_name() for task in left]
 
 
 async def test_a_stuck_invocation_is_cancelled_after_the_grace_and_its_sandbox_killed(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from gateway.egress.plan import RELAY_SOCKET
 from gateway.profiles import Profile
 from gateway.server import Gateway

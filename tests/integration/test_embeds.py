@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from tests.helpers import drain, register
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]

@@ -18,8 +18,8 @@ from typing import Any
 import grpc
 import pytest
 
-from gateway.client import AirlockClient, Call, Event, FunctionRecord, Outcome, Result, Started, SubAction
-from gateway.client.invocation import CallHandler
+from airlock.client import AirlockClient, Call, Event, FunctionRecord, Outcome, Result, Started, SubAction
+from airlock.client.invocation import CallHandler
 
 pytestmark = pytest.mark.anyio
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.client import AirlockClient
+from airlock.client import AirlockClient
 from gateway.config import GatewayConfig
 from gateway.datadir import DataDirLock
 from gateway.errors import AirlockError
 from gateway.sandbox.cgroups import Cgroups
-from gateway.sandbox.uids import UidRange, claim_slice
 from gateway.server import Gateway
+from gateway.uids import UidRange, claim_slice
 from tests.conftest import plugin_source, probed
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]

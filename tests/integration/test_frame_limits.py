@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway.client import AirlockClient, Outcome
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock.client import AirlockClient, Outcome
 from gateway.config import GatewayConfig
 from gateway.invocation.outbox import max_merged_chars
 from gateway.server import Gateway

@@ -11,12 +11,12 @@ import pytest
 import structlog
 from google.protobuf.duration_pb2 import Duration
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway.client import AirlockClient, Call, Event, Outcome
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock.client import AirlockClient, Call, Event, Outcome
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import Cgroups
-from gateway.sandbox.uids import SANDBOX_UID_FIRST
 from gateway.sandbox.worker import StartFailed, Worker, spawner
+from gateway.uids import SANDBOX_UID_FIRST
 from tests.conftest import plugin_source
 from tests.helpers import drain, register, sandbox_gone
 

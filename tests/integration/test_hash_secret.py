@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from tests.helpers import drain, register
 
 pytestmark = pytest.mark.anyio

@@ -10,9 +10,9 @@ import grpc
 import orjson
 import pytest
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
-from gateway.client import AirlockClient, HostRequest, Outcome
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.client import AirlockClient, HostRequest, Outcome
 from gateway.server import Gateway
 from tests.helpers import drain, register
 

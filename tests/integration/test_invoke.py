@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
-from gateway.client import AirlockClient, Call, Outcome
+from airlock.client import AirlockClient, Call, Outcome
 from tests.conftest import plugin_source
 from tests.helpers import drain, register
 

@@ -10,7 +10,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.client import AirlockClient, Call, Outcome
+from airlock.client import AirlockClient, Call, Outcome
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
 from tests.conftest import probed

@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
-from gateway.client import AirlockClient, Event, Outcome
+from airlock.client import AirlockClient, Event, Outcome
 from tests.helpers import Drained, drain, register, sandbox_alive, sandbox_gone
 
 pytestmark = pytest.mark.anyio

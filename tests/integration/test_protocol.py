@@ -8,9 +8,9 @@ import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
-from gateway.client import AirlockClient
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.client import AirlockClient
 from gateway.server import Gateway
 from tests.helpers import register
 

@@ -7,7 +7,7 @@ import os
 import grpc
 import pytest
 
-from gateway.client import AirlockClient, SubAction
+from airlock.client import AirlockClient, SubAction
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
 from tests.conftest import plugin_source, probed

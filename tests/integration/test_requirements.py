@@ -13,10 +13,10 @@ import grpc
 import orjson
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
+from airlock.domain.functions import FunctionRecord
+from airlock.domain.progress import Progress, Stage
 from gateway.config import GatewayConfig
-from gateway.registry.record import FunctionRecord
-from gateway.requirements.progress import Progress, Stage
 from gateway.sandbox.probe import HostSupport
 from gateway.server import Gateway
 from runner.main import STANDINS

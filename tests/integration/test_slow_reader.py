@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
-from gateway.client import AirlockClient, Event, Outcome, Result
+from airlock.client import AirlockClient, Event, Outcome, Result
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
 from tests.conftest import probed

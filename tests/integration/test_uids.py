@@ -15,8 +15,8 @@ import pytest
 
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
-from gateway.sandbox.uids import UidsUnavailable
 from gateway.server import Gateway
+from gateway.uids import UidsUnavailable
 from tests.conftest import probed
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]

@@ -10,11 +10,11 @@ from typing import Any
 import anyio
 import pytest
 
-from gateway.client import AirlockClient, Call, Outcome
+from airlock.client import AirlockClient, Call, Outcome
 from gateway.sandbox import bytecode
-from gateway.sandbox.uids import SANDBOX_UID_FIRST
 from gateway.sandbox.worker import Worker
 from gateway.server import Gateway
+from gateway.uids import SANDBOX_UID_FIRST
 from runner.loader import display_filename, load
 from tests.helpers import check, drain, eventually, register
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import structlog
 
-from gateway.client import AirlockClient, Call, Outcome
+from airlock.client import AirlockClient, Call, Outcome
 from tests.helpers import drain, register
 
 pytestmark = pytest.mark.anyio

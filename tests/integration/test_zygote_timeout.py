@@ -12,7 +12,7 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from gateway.sandbox import procfs
 from gateway.server import Gateway
 from tests.helpers import drain, register, zombie

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from gateway.client import AirlockClient, Call, Event, Outcome, Result
-from gateway.client.invocation import CallHandler
+from airlock.client import AirlockClient, Call, Event, Outcome, Result
+from airlock.client.invocation import CallHandler
 from gateway.profiles.loader import shipped_profiles_dir
 from runner.confine.syscalls import landlock_abi
 from tests.helpers import Drained, check, drain

@@ -13,9 +13,9 @@ import grpc
 import pytest
 import structlog
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
-from gateway.client import AirlockClient, Call, Outcome
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.client import AirlockClient, Call, Outcome
 from gateway.server import Gateway
 from tests.helpers import check
 from tests.threats.probe import attack, function_id, register

@@ -21,7 +21,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from gateway.client import AirlockClient
+from airlock.client import AirlockClient
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
 from tests.hello_server import free_port, hello_server

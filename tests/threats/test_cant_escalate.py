@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from tests.helpers import sandbox_gone
 from tests.threats.probe import SHIPPED_PROFILES, attack
 

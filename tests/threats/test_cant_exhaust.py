@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from tests.helpers import sandbox_gone
 from tests.threats.probe import Attacked, attack
 

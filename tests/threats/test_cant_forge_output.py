@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from gateway.server import Gateway
 from tests.helpers import sandbox_gone
 from tests.threats.probe import Attacked, attack, while_holding

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import AirlockClient
+from airlock.client import AirlockClient
 from gateway.profiles.loader import load_profiles, shipped_profiles_dir
 from gateway.server import Gateway
 from tests.threats.probe import SHIPPED_PROFILES, attack

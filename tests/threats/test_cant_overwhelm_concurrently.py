@@ -16,9 +16,9 @@ from typing import Any
 import anyio
 import pytest
 
-from gateway.client import AirlockClient, Outcome
-from gateway.sandbox.uids import SANDBOX_UID_COUNT, SANDBOX_UID_FIRST
+from airlock.client import AirlockClient, Outcome
 from gateway.server import Gateway
+from gateway.uids import SANDBOX_UID_COUNT, SANDBOX_UID_FIRST
 from tests.helpers import eventually, sandbox_gone
 from tests.threats.probe import Attacked, attack, register
 

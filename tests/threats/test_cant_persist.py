@@ -19,7 +19,7 @@ import anyio
 import grpc
 import pytest
 
-from gateway.client import AirlockClient, Event
+from airlock.client import AirlockClient, Event
 from gateway.sandbox.cgroups import Cgroups
 from gateway.sandbox.confinement import runtime_binds
 from tests.helpers import sandbox_alive, sandbox_gone

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import AirlockClient
+from airlock.client import AirlockClient
 from gateway.sandbox.confinement import SYSTEM_PATHS, runtime_binds
 from gateway.server import Gateway
 from runner import boot

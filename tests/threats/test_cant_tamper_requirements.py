@@ -15,7 +15,7 @@ import os
 import orjson
 import pytest
 
-from gateway.client import AirlockClient, Outcome
+from airlock.client import AirlockClient, Outcome
 from gateway.config import GatewayConfig
 from tests.helpers import drain
 from tests.wheels import demo_wheelhouse

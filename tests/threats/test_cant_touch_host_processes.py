@@ -16,8 +16,8 @@ from typing import Any
 import anyio
 import pytest
 
-from gateway.client import AirlockClient, Outcome
-from gateway.sandbox.uids import SANDBOX_UID_COUNT, SANDBOX_UID_FIRST
+from airlock.client import AirlockClient, Outcome
+from gateway.uids import SANDBOX_UID_COUNT, SANDBOX_UID_FIRST
 from tests.helpers import sandbox_alive, sandbox_gone
 from tests.threats.probe import Attacked, attack, needs_landlock, while_holding
 

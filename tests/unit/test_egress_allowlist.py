@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.egress.allowlist import MAX_ENTRIES, EntryError, parse_entries, parse_entry, parse_network
 from gateway.egress.plan import NSSWITCH, hosts_file, sandbox_plan
 from gateway.profiles import Profile
+from gateway.profiles.allowlist import MAX_ENTRIES, EntryError, parse_entries, parse_entry, parse_network
 
 
 @pytest.mark.parametrize(

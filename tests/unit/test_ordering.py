@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from airlock.domain.functions import FunctionRecord, SubAction
 from gateway.registry.ordering import action_buttons
-from gateway.registry.record import FunctionRecord, SubAction
 
 
 def fn(fid: str, **kw: object) -> FunctionRecord:

@@ -8,7 +8,7 @@ import anyio
 import orjson
 import pytest
 
-from gateway.invocation.domain import Call, Event, Outbound
+from airlock.domain.invocation import Call, Event, Outbound
 from gateway.invocation.outbox import Outbox
 
 pytestmark = pytest.mark.anyio

@@ -18,7 +18,7 @@ def test_generated_code_is_current(tmp_path: Path) -> None:
     spec.loader.exec_module(module)
     out = tmp_path / "_proto"
     written = module.generate(out)
-    committed = ROOT / "gateway" / "_proto"
+    committed = ROOT / "airlock" / "_proto"
     assert written
     for path in written:
         rel = path.relative_to(out)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from airlock.domain.invocation import Outbound
 from gateway.invocation.clock import ActiveClock
-from gateway.invocation.domain import Outbound
 from gateway.invocation.outbox import Outbox
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.registry.record import FunctionRecord
+from airlock.domain.functions import FunctionRecord
 from gateway.registry.store import Store, StoreError
 
 GOOD = FunctionRecord(id="good", source="class Action: pass", sha256="0" * 64, name="Good", kind="action", profile="")

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.registry.record import FunctionRecord
+from airlock.domain.functions import FunctionRecord
 from gateway.registry.store import SCHEMA_VERSION, Store, StoreError
 
 #: A record as Airlock wrote it before requirements existed (schema version 1).

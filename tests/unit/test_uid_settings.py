@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from gateway.cli.main import cli
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
-from gateway.sandbox.uids import MAX_UID, UidRange, UidsUnavailable, check_mappable
+from gateway.uids import MAX_UID, UidRange, UidsUnavailable, check_mappable
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +71,7 @@ def test_a_range_holding_the_gateways_own_uid_is_refused() -> None:
 
 CHECK = """
 import sys
-from gateway.sandbox.uids import UidRange, UidsUnavailable, check_mappable
+from gateway.uids import UidRange, UidsUnavailable, check_mappable
 try:
     check_mappable(UidRange(200000, 10))
 except UidsUnavailable as exc:

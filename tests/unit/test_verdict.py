@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from gateway.invocation.domain import Outcome
+from airlock.domain.invocation import Outcome
 from gateway.profiles import Profile
 from gateway.sandbox import verdict
 from gateway.sandbox.cgroups import Counters

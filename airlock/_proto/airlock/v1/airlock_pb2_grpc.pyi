@@ -12,7 +12,7 @@ Conventions
   plugin are data (Result.outcome = FUNCTION_ERROR).
 """
 
-from gateway._proto.airlock.v1 import airlock_pb2 as _airlock_pb2
+from airlock._proto.airlock.v1 import airlock_pb2 as _airlock_pb2
 from collections import abc as _abc
 from grpc import aio as _aio
 import abc as _abc_1

@@ -1,4 +1,4 @@
-"""Rebuilding a gRPC method handler around a new behaviour (what both interceptors need).
+"""Rebuilding a gRPC method handler around a new behaviour (what the server's interceptors need).
 
 grpc.aio decides how to drive a handler from its kind (unary or streaming on each side) and
 from whether its behaviour is a coroutine function or an async generator function, so the

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.invocation.domain import HostRequest
+from airlock.domain.invocation import HostRequest
 
 #: Keys of Open WebUI's form_data that are its own, not the OpenAI API's.
 _OPEN_WEBUI_KEYS = frozenset({"metadata", "chat_id", "id", "session_id", "background_tasks", "features", "files"})

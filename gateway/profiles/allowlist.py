@@ -1,7 +1,8 @@
 """Allow-list entries (``host:port``) of an egress profile: parsing, validation, sandbox addresses.
 
-Pure functions, used by the profile model (to validate a file) and by the gateway (to
-plan a sandbox and to check a relay request). An entry names a host by DNS name, IPv4
+Pure functions, used by the profile model (to validate a file) and by gateway.egress (to
+plan a sandbox and to check a relay request); they live with the profiles, the lower layer
+of the two, so that loading a profile never reaches into the relay's package. An entry names a host by DNS name, IPv4
 literal or bracketed IPv6 literal; names are lower-cased, literals normalised, so that
 an entry has exactly one spelling and the relay can compare requests by string.
 """

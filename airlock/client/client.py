@@ -9,14 +9,14 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
-from gateway.client.host import HostHandler
-from gateway.client.invocation import CallHandler, InvocationStream
-from gateway.invocation import domain
-from gateway.registry.record import ActionButton, FunctionRecord
-from gateway.requirements.progress import Progress
-from gateway.servicer import convert
+from airlock import convert
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.client.host import HostHandler
+from airlock.client.invocation import CallHandler, InvocationStream
+from airlock.domain import invocation as domain
+from airlock.domain.functions import ActionButton, FunctionRecord
+from airlock.domain.progress import Progress
 from runner import exact_json
 
 
@@ -151,7 +151,7 @@ class AirlockClient:
         """Open an invocation; use it as ``async with`` and iterate it.
 
         ``host`` maps host request methods (``generate_chat_completion``,
-        ``users.get_user_by_id``, ...) to handlers (gateway.client.host); they are the
+        ``users.get_user_by_id``, ...) to handlers (airlock.client.host); they are the
         capabilities advertised in Start.
         """
         return self.open_invocation(

@@ -10,11 +10,11 @@ from typing import Any
 
 import grpc
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway.client.host import HostHandler
-from gateway.client.host import answer as answer_host_request
-from gateway.invocation import domain
-from gateway.servicer import convert
+from airlock import convert
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock.client.host import HostHandler
+from airlock.client.host import answer as answer_host_request
+from airlock.domain import invocation as domain
 from runner import exact_json
 
 #: Answers a call: return the JSON value ``__event_call__`` should return in the plugin.
@@ -26,7 +26,7 @@ class InvocationStream:
 
     Iterate it for messages in order. Answer calls with :meth:`reply` (or pass ``on_call``
     to :meth:`AirlockClient.invoke` to answer them automatically; they are still yielded).
-    Host requests are answered by the ``host`` handlers (gateway.client.host), each in its
+    Host requests are answered by the ``host`` handlers (airlock.client.host), each in its
     own task, and yielded too; without a handler, answer them with :meth:`host_reply`.
     """
 

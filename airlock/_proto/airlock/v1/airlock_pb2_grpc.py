@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from gateway._proto.airlock.v1 import airlock_pb2 as airlock_dot_v1_dot_airlock__pb2
+from airlock._proto.airlock.v1 import airlock_pb2 as airlock_dot_v1_dot_airlock__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

@@ -1,4 +1,4 @@
-"""Registry domain types."""
+"""Registered functions and the action buttons they make, and an admin's request to register one."""
 
 from __future__ import annotations
 

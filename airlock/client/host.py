@@ -15,8 +15,8 @@ import inspect
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from typing import Any
 
-from gateway._proto.airlock.v1 import airlock_pb2 as pb
-from gateway.invocation.domain import HostRequest
+from airlock._proto.airlock.v1 import airlock_pb2 as pb
+from airlock.domain.invocation import HostRequest
 from runner import exact_json
 
 #: Answers one host request: a JSON value, or (streamed requests) an async iterable of chunks.

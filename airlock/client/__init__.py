@@ -8,12 +8,13 @@ async with AirlockClient("127.0.0.1:50051") as client:
     result = invocation.result
 """
 
-from gateway.client.client import AirlockClient
-from gateway.client.host import HostHandler
-from gateway.client.invocation import InvocationStream
-from gateway.invocation.domain import Call, Event, HostRequest, Outcome, Result, Started, StartRequest
-from gateway.registry.record import ActionButton, FunctionRecord, SubAction
-from gateway.sandbox.usage import Usage
+from airlock.client.client import AirlockClient
+from airlock.client.host import HostHandler
+from airlock.client.invocation import InvocationStream
+from airlock.domain.functions import ActionButton, FunctionRecord, SubAction
+from airlock.domain.invocation import Call, Event, HostRequest, Outcome, Result, Started, StartRequest
+from airlock.domain.progress import Progress, Stage
+from airlock.domain.usage import Usage
 
 __all__ = [
     "ActionButton",
@@ -25,7 +26,9 @@ __all__ = [
     "HostRequest",
     "InvocationStream",
     "Outcome",
+    "Progress",
     "Result",
+    "Stage",
     "StartRequest",
     "Started",
     "SubAction",
