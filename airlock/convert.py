@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import orjson
 from google.protobuf.duration_pb2 import Duration
 
 from airlock._proto.airlock.v1 import airlock_pb2 as pb
@@ -19,6 +18,7 @@ from airlock.domain import invocation as domain
 from airlock.domain.functions import ActionButton, FunctionRecord, SubAction
 from airlock.domain.progress import Progress, Stage
 from airlock.domain.usage import Usage
+from runner import exact_json
 
 #: FunctionRecord.requirements_state → Requirements.State.
 REQUIREMENT_STATES = {
@@ -40,7 +40,7 @@ def duration(seconds: float) -> Duration:
 
 
 def _loads_or_none(raw: bytes) -> Any:
-    return orjson.loads(raw) if raw else None
+    return exact_json.loads(raw) if raw else None
 
 
 def function_from_proto(message: pb.Function) -> FunctionRecord:
@@ -87,19 +87,19 @@ def action_button_from_proto(message: pb.ActionButton) -> ActionButton:
 
 
 def _dumps_or_empty(value: Any, given: bool) -> bytes:
-    return orjson.dumps(value) if given else b""
+    return exact_json.dumps(value) if given else b""
 
 
 def start_to_proto(start: domain.StartRequest) -> pb.Start:
     """StartRequest → Start (client side)."""
     message = pb.Start(
         action_id=start.action_id,
-        body_json=orjson.dumps(start.body),
-        user_json=orjson.dumps(start.user),
-        user_valves_json=orjson.dumps(start.user_valves),
+        body_json=exact_json.dumps(start.body),
+        user_json=exact_json.dumps(start.user),
+        user_valves_json=exact_json.dumps(start.user_valves),
         model_json=_dumps_or_empty(start.model, start.model is not None),
-        request_json=orjson.dumps(start.request),
-        metadata_json=orjson.dumps(start.metadata),
+        request_json=exact_json.dumps(start.request),
+        metadata_json=exact_json.dumps(start.metadata),
         request_id=start.request_id,
         host_capabilities=sorted(start.host_capabilities),
     )
