@@ -299,10 +299,9 @@ class Worker:
             os.close(pid1fd)
 
     def _kill_worker(self) -> None:
-        """SIGKILL the worker itself (while it is unreaped, its pid is its own)."""
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
+        """SIGKILL the worker itself (through its pidfd when forked; nothing once reaped)."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
 
     def _keep_output(self, chunk: bytes) -> None:
         self.output_bytes += len(chunk)

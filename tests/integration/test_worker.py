@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+from pathlib import Path
+
 import pytest
 import structlog
 
 from airlock.client import AirlockClient, Call, Outcome
+from gateway.profiles import Profile
+from gateway.sandbox.cgroups import Cgroups, Limits
+from gateway.sandbox.worker import Worker, spawner
 from tests.helpers import drain, register
 
 pytestmark = pytest.mark.anyio
@@ -63,3 +69,25 @@ async def test_stray_replies_are_logged(client: AirlockClient) -> None:
     strays = [entry for entry in logs if entry["event"] == "stray_call_reply_dropped"]
     assert [entry["reason"] for entry in strays] == ["unknown call_id", "already answered or timed out"]
     assert all(entry["log_level"] == "warning" for entry in strays)
+
+
+async def test_stopping_a_worker_that_never_became_ready_kills_it_at_once(tmp_path: Path) -> None:
+    # A worker still waiting for its confine frame (a warm pool refilling when the gateway
+    # stops, a start that failed) reaps nothing and never exits by itself: stop() must not
+    # spare it, or its slot is held through the reap grace.
+    script = tmp_path / "waiting-python"
+    script.write_text("#!/bin/sh\nexec sleep 600\n")
+    script.chmod(0o755)
+    cgroups = Cgroups.detect()
+    cgroups.prepare()
+    profile = Profile(name="p", mode="fresh")
+    process = await spawner(profile, str(script))()
+    worker = Worker(process, cgroups.create("unready", Limits(memory_bytes=64 * MIB, pids=8, cpu_cores=1)), profile)
+    try:
+        await worker.stop()
+        # Killed by stop() itself, not later by release()'s escalation after its grace.
+        assert await worker.wait_exit(0.5) == -signal.SIGKILL
+    finally:
+        await worker.release()
+        cgroups.release()
+    assert not any(d.exists() for d in worker.cgroup.dirs.values())
