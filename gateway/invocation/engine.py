@@ -176,7 +176,12 @@ class Invocation:
     def _too_large(self, what: str) -> None:
         """A message for the host could not be sent: the plugin's output broke the limit."""
         ending = Ending(Outcome.OUTPUT_LIMIT, what, "OutputLimit")
-        if self._tg is not None:
+        if self._ending is not None and self._ending.outcome is Outcome.OK:
+            # The plugin returned before the outbox reached this message. The Result is built
+            # only once the outbox is done, and it must not say OK over a message the host
+            # never got.
+            self._ending = ending
+        elif self._tg is not None:
             self._finish(ending)
         elif self._ending is None:
             self._ending = ending

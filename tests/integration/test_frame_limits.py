@@ -34,9 +34,12 @@ title: Sized
 class Action:
     async def action(self, body, __event_emitter__):
         await __event_emitter__({"type": "status", "data": "before"})
+        for i in range(body.get("small", 0)):
+            await __event_emitter__({"type": "status", "data": i})
         if body.get("n"):
             await __event_emitter__({"type": "status", "data": "x" * body["n"]})
-            await __event_emitter__({"type": "status", "data": "after"})
+            if body.get("after", True):
+                await __event_emitter__({"type": "status", "data": "after"})
         return "y" * body.get("ret", 1)
 '''
 
@@ -74,14 +77,21 @@ async def test_an_event_just_within_max_message_bytes_is_delivered(client: Airlo
     assert [len(e.data) for e in drained.events] == [len("before"), n, len("after")]
 
 
-async def test_an_event_just_over_max_message_bytes_is_output_limit_with_one_result(client: AirlockClient) -> None:
-    n = largest_fitting(pb.InvokeResponse(event=pb.Event(seq=2, type="status")), "data_json") + 1
-    drained = await drain(client, "sized", body={"n": n})  # one Started, seq 1..N, exactly one Result
-    assert drained.result.outcome is Outcome.OUTPUT_LIMIT
+@pytest.mark.parametrize(
+    ("small", "after"), [(0, True), (0, False), (150, False)], ids=["then_more", "then_returns", "queued_then_returns"]
+)
+async def test_an_event_just_over_max_message_bytes_is_output_limit_with_one_result(
+    client: AirlockClient, small: int, after: bool
+) -> None:
+    # *_returns: the plugin may have returned (OK) before the outbox reaches the big event;
+    # with 150 small events queued ahead of it, it has.
+    n = largest_fitting(pb.InvokeResponse(event=pb.Event(seq=small + 2, type="status")), "data_json") + 1
+    drained = await drain(client, "sized", body={"n": n, "small": small, "after": after})
+    assert drained.result.outcome is Outcome.OUTPUT_LIMIT, drained.result
     assert drained.result.error == f"an event of {LIMIT + 1} bytes exceeds max_message_bytes={LIMIT}"
     assert drained.result.error_type == "OutputLimit"
-    # What the host got is a gap-free prefix: the event before, nothing after the refused one.
-    assert drained.event_pairs() == [("status", "before")]
+    # What the host got is a gap-free prefix: the events before, nothing after the refused one.
+    assert drained.event_pairs() == [("status", "before"), *(("status", i) for i in range(small))]
 
 
 async def test_a_result_over_max_message_bytes_is_output_limit(client: AirlockClient) -> None:
