@@ -40,6 +40,9 @@ log = structlog.get_logger("airlock.egress")
 
 #: How long a sandbox has to name its entry after connecting.
 REQUEST_SECONDS = 5.0
+#: How long a connection over egress_max_connections may take to send its request line before
+#: its refusal (so that the refusal is read, not met with EPIPE); it holds nothing longer.
+REFUSAL_WAIT_SECONDS = 0.5
 _CHUNK_BYTES = 64 * 1024
 _PEERCRED = struct.Struct("3i")
 
@@ -159,12 +162,15 @@ class EgressRelay:
     async def _relay(self, peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         entry_text = "?"
         try:
-            # The request line is read before a refusal, whatever the refusal: a client that
-            # is still sending it when the relay answers and closes would see EPIPE instead of
-            # the answer. The connection already counts against the limit while it is read.
-            entry_text = await _request(reader)
             if self._open[peer.uid] > self.profile.egress_max_connections:
+                # Refused without holding the connection for REQUEST_SECONDS (a sandbox could
+                # then hold any number of them), but after a short wait for its request line:
+                # a client still sending it when the relay answers and closes sees EPIPE
+                # instead of the answer.
+                with contextlib.suppress(Refused):
+                    entry_text = await _request(reader, REFUSAL_WAIT_SECONDS)
                 raise Refused("too_many_connections", f"egress_max_connections={self.profile.egress_max_connections}")
+            entry_text = await _request(reader)
             entry = self._entries.get(entry_text)
             if entry is None:
                 raise Refused("not_listed", "the entry is not on the profile's egress_allow")
@@ -247,10 +253,10 @@ def _format(address: IPAddress, port: int) -> str:
     return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 
 
-async def _request(reader: asyncio.StreamReader) -> str:
-    """The entry a sandbox names: one ASCII line within REQUEST_SECONDS."""
+async def _request(reader: asyncio.StreamReader, within: float = REQUEST_SECONDS) -> str:
+    """The entry a sandbox names: one ASCII line within ``within`` seconds."""
     try:
-        async with asyncio.timeout(REQUEST_SECONDS):
+        async with asyncio.timeout(within):
             line = await reader.readuntil(b"\n")
     except (asyncio.LimitOverrunError, asyncio.IncompleteReadError, TimeoutError):
         raise Refused("malformed", "no complete request line") from None
