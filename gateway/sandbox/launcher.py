@@ -80,6 +80,8 @@ class Launcher:
         self._zygotes: dict[str, ZygoteSlot] = {}
         self._pools: dict[str, WarmPool] = {}
         self._closed = False
+        #: Whether this launcher counts among the process's child-subreaper holders.
+        self._holds_subreaper = False
         #: Runs the warm pools' refills and the releases of used workers.
         self._background = background
         #: Releases under way in the background.
@@ -102,9 +104,10 @@ class Launcher:
         """The zygote slot of a ``warm`` profile (created on first use)."""
         slot = self._zygotes.get(profile.name)
         if slot is None:
-            if not self._zygotes:
+            if not self._holds_subreaper:
                 # Forked workers are re-parented to the gateway, which must reap them.
                 become_subreaper()
+                self._holds_subreaper = True
             # Forked workers warm up while they wait in the pool (runner.warmup).
             config = {**runner_config(profile), "warm_up": True}
             slot = self._zygotes[profile.name] = ZygoteSlot(profile, config, self.python)
@@ -287,8 +290,10 @@ class Launcher:
                 await warm.aclose()
             for slot in self._zygotes.values():
                 await slot.aclose()
-            if self._zygotes:
-                # Workers still running are the callers' and already reparented.
+            if self._holds_subreaper:
+                # Workers still running are the callers' and already reparented. Once only:
+                # aclose may run twice, and the flag is shared with the process's other gateways.
+                self._holds_subreaper = False
                 become_subreaper(enable=False)
             if self.egress is not None:
                 await self.egress.aclose()

@@ -327,6 +327,7 @@ async def test_a_gateway_stopping_leaves_another_in_the_same_process_working(
     await register(client, "introspect", profile="ondemand")
     await register(private_client, "introspect")
     assert (await drain(private_client, "introspect")).result.outcome is Outcome.OK
+    await private_gateway.launcher.aclose()  # closed twice (stop closes it again): let go once
     await private_gateway.stop(0)
     for _ in range(3):
         assert (await drain(client, "introspect")).result.outcome is Outcome.OK
