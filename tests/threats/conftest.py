@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_profiles
+
 #: Like ``fast`` (tests/conftest.py), with room for 16+ hostile invocations at once on a small
 #: host: a long wall clock, so that CPU contention cannot turn a CPU_LIMIT into a TIMEOUT, and
 #: more CPU than a memory hog burns in the kernel's reclaim before the OOM killer ends it.
@@ -36,7 +38,10 @@ def sandbox_mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def profiles_dir(profiles_dir: Path, sandbox_mode: str) -> Path:
+def profiles_dir(tmp_path_factory: pytest.TempPathFactory, sandbox_mode: str) -> Path:
+    # A directory per mode (its gateway's data directory beside it): the fresh-mode gateway
+    # must not open the registry the warm one left.
+    profiles_dir = write_profiles(tmp_path_factory.mktemp(f"gateway-{sandbox_mode}") / "profiles")
     (profiles_dir / "crowd.toml").write_text(CROWD_PROFILE)
     for path in profiles_dir.glob("*.toml"):
         kept = [line for line in path.read_text().splitlines() if not line.startswith("mode ")]
