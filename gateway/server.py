@@ -246,6 +246,10 @@ class Gateway:
             # there is no uid to keep apart from other gateways.
             return UidRange(wanted.first, config.sandbox_uids_per_gateway)
         needed = sum(worst_case_sandboxes(p) for p in self.profiles.values())
+        if config.requirements_install:
+            # Requirement installs run in installer sandboxes of their own, besides the profiles'.
+            installer = InstallPolicy.from_config(config).installer_profile(self.profiles[DEFAULT_PROFILE])
+            needed += worst_case_sandboxes(installer)
         if config.sandbox_uids_per_gateway < needed:
             raise AirlockError(
                 f"sandbox_uids_per_gateway={config.sandbox_uids_per_gateway} is below the {needed} sandboxes "

@@ -139,6 +139,13 @@ class Launcher:
             uid = self.uids.take()
         except UidsExhausted as exc:
             raise StartFailed(str(exc)) from None
+        uid_settled = False
+
+        def released(worker: Worker) -> None:
+            nonlocal uid_settled
+            uid_settled = True
+            self._uid_done(worker, uid)
+
         try:
             worker = await Worker.start(
                 profile,
@@ -147,11 +154,14 @@ class Launcher:
                 uid=uid,
                 site=site,
                 egress_dir=egress_dir,
+                on_release=released,
             )
         except BaseException:
-            self.uids.give_back(uid)  # a failed start has killed and reaped what it started
+            # A start that failed after its spawn released the worker, and with it the uid
+            # (retired if its cgroup could not be emptied); before the spawn nothing ran as it.
+            if not uid_settled:
+                self.uids.give_back(uid)
             raise
-        worker.on_release.append(lambda: self._uid_done(worker, uid))
         if self._metrics is not None:
             self._metrics.sandbox_start.labels(profile.name).observe(time.monotonic() - began)
         return worker

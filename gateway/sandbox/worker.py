@@ -158,12 +158,14 @@ class Worker:
         uid: int,
         site: SiteBind | None = None,
         egress_dir: Path | None = None,
+        on_release: Callable[[Worker], None] | None = None,
     ) -> Worker:
         """Start a worker with ``spawn``, place it in a new cgroup, confine it, wait until ready.
 
         ``site`` is the function's requirement set (bound read-only, or writable for the
         installer); ``egress_dir`` holds the profile's egress relay socket (network =
-        "egress" only).
+        "egress" only). ``on_release`` is called once the worker is released, also when the
+        start failed after its process was spawned (before that, nothing ran as ``uid``).
         """
         # A sandbox's PID 1 that outlived its worker is adopted (and reaped) some time later.
         strays.reap()
@@ -175,6 +177,8 @@ class Worker:
             cgroup.remove()
             raise
         worker = cls(process, cgroup, profile)
+        if on_release is not None:
+            worker.on_release.append(lambda: on_release(worker))
         try:
             # The worker moves itself into its cgroup as the first thing it does with this
             # frame, before it forks, unshares or runs anything of the plugin's.

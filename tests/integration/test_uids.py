@@ -15,6 +15,8 @@ import pytest
 
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
+from gateway.profiles import load_profiles
+from gateway.sandbox.launcher import worst_case_sandboxes
 from gateway.server import Gateway
 from gateway.uids import UidsUnavailable
 from tests.conftest import probed
@@ -115,3 +117,20 @@ async def test_a_slice_smaller_than_the_profiles_can_fill_is_refused(gateway_con
     config = gateway_config.model_copy(update={"sandbox_uids_per_gateway": 10})
     with pytest.raises(AirlockError, match=r"sandbox_uids_per_gateway=10 is below the \d+ sandboxes the profiles"):
         Gateway(config, host=probed())
+
+
+async def test_requirement_installers_count_towards_the_slice(gateway_config: GatewayConfig, tmp_path: Path) -> None:
+    # Exactly what the profiles need fits without installs; with them on, the two installer
+    # sandboxes (2 x max_concurrent 2 at worst) no longer do.
+    profiles = load_profiles(gateway_config.profiles_dir)
+    needed = sum(worst_case_sandboxes(p) for p in profiles.values())
+    locks = tmp_path / "uid-locks"
+    locks.mkdir(mode=0o700)
+    config = gateway_config.model_copy(update={"sandbox_uids_per_gateway": needed, "sandbox_uid_lock_dir": locks})
+    gateway = Gateway(config, host=probed())
+    await gateway.stop(0)
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    installing = config.model_copy(update={"requirements_install": True, "requirements_wheelhouse": wheelhouse})
+    with pytest.raises(AirlockError, match=rf"sandbox_uids_per_gateway={needed} is below the {needed + 4} sandboxes"):
+        Gateway(installing, host=probed())
