@@ -172,6 +172,21 @@ def _own_directory(lock_dir: Path) -> None:
             f"sandbox_uid_lock_dir {lock_dir} must be a directory owned by the gateway's user and "
             "writable by nobody else"
         )
+    # The lock files are opened by path: whoever may rename an ancestor could swap in a
+    # directory of their own after the check above. An ancestor is safe when it belongs to
+    # root or the gateway's user and nobody else may write to it, or only with the sticky bit
+    # (like /tmp: entries there are renamed only by their owners).
+    for ancestor in lock_dir.absolute().parents:
+        try:
+            parent = ancestor.stat()
+        except OSError as exc:
+            raise UidsUnavailable(f"cannot use sandbox_uid_lock_dir {lock_dir}: {ancestor}: {exc.strerror}") from None
+        open_to_others = parent.st_mode & 0o022 and not parent.st_mode & stat.S_ISVTX
+        if parent.st_uid not in (0, os.geteuid()) or open_to_others:
+            raise UidsUnavailable(
+                f"sandbox_uid_lock_dir {lock_dir} lies in {ancestor}, which another user owns or may "
+                "rename entries of: put it where only root or the gateway's user can"
+            )
 
 
 def _held_slices(lock_dir: Path) -> dict[UidRange, str]:

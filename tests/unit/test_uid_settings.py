@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from gateway.cli.main import cli
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
-from gateway.uids import MAX_UID, UidRange, UidsUnavailable, check_mappable
+from gateway.uids import MAX_UID, UidRange, UidsUnavailable, check_mappable, claim_slice
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +94,18 @@ def test_a_range_outside_the_gateways_user_namespace_is_refused() -> None:
         "the sandbox uid range 200000-200009 is not within the uids this gateway's user namespace maps (0-0); "
         "set sandbox_uid_first and sandbox_uid_count inside them"
     )
+
+
+@pytest.mark.parametrize(("mode", "refused"), [(0o777, True), (0o1777, False), (0o755, False)])
+def test_a_lock_dir_below_a_directory_others_may_rename_in_is_refused(tmp_path: Path, mode: int, refused: bool) -> None:
+    # Another user able to rename the lock directory's parent could swap the directory for
+    # one of their own after the gateway checked it; sticky (like /tmp) prevents that.
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    parent.chmod(mode)
+    lock_dir = parent / "uids"
+    if refused:
+        with pytest.raises(UidsUnavailable, match=re.escape(f"lies in {parent}, which another user owns or may")):
+            claim_slice(lock_dir, UidRange(200_000, 2048), 1024)
+    else:
+        claim_slice(lock_dir, UidRange(200_000, 2048), 1024).release()
