@@ -47,22 +47,52 @@ async def test_shielded_cleanup_finishes_before_aclose_returns() -> None:
     assert finished.is_set()
 
 
-async def test_a_failed_task_is_logged_at_once_and_raised_by_aclose() -> None:
+async def test_a_failed_task_is_logged_at_once_raised_by_aclose_and_ends_no_other() -> None:
     background = Background()
     await background.start()
+    other_ran = anyio.Event()
+    keeps_running = anyio.Event()
 
     async def broken() -> None:
         raise LookupError("a bug in a background task")
 
+    async def other() -> None:
+        keeps_running.set()
+        await anyio.sleep_forever()
+
+    background.start_soon(other)
     with structlog.testing.capture_logs() as logs:
         background.start_soon(broken)
         with anyio.fail_after(5):
-            while background.running:  # noqa: ASYNC110 - the failure ends the group on its own
+            while not logs:  # noqa: ASYNC110 - the failure is only logged
                 await anyio.sleep(0.01)
-    assert [entry["event"] for entry in logs] == ["background_task_failed"]
+    assert [(entry["event"], entry["task"]) for entry in logs] == [("background_task_failed", None)]
+    # The group goes on: the other task still runs, and new ones start.
+    assert background.running
+    await keeps_running.wait()
+
+    async def later() -> None:
+        other_ran.set()
+
+    background.start_soon(later)
+    with anyio.fail_after(5):
+        await other_ran.wait()
     with pytest.raises(ExceptionGroup) as raised:
         await background.aclose()
     assert raised.group_contains(LookupError, match="a bug in a background task")
+
+
+async def test_a_task_failing_before_it_reports_started_raises_from_start_task() -> None:
+    background = Background()
+    await background.start()
+
+    async def fails_early(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        raise LookupError("could not bind")
+
+    with pytest.raises(LookupError, match="could not bind"):
+        await background.start_task(fails_early)
+    assert background.running
+    await background.aclose()
 
 
 async def test_start_and_aclose_need_not_nest_with_the_callers_scopes() -> None:
