@@ -192,12 +192,15 @@ class Cgroups:
         return removed
 
     def _remove_tree(self, directory: Path) -> int:
-        """Kill everything in ``directory`` and below and remove it; the leaves removed."""
+        """Kill everything in ``directory`` and below and remove it; the sandboxes' cgroups removed."""
         children = [p for p in directory.iterdir() if p.is_dir()]
         removed = sum(self._remove_tree(child) for child in children)
         self._kill_dir(directory)
         directory.rmdir()
-        return removed + (0 if children else 1)
+        # A sandbox's cgroup is named by a uuid; a process's (gw-...) and a gateway's (its
+        # number) directories are not sandboxes, empty or not.
+        sandbox = not directory.name.startswith("gw-") and not directory.name.isdigit()
+        return removed + (1 if sandbox else 0)
 
     def create(self, name: str, limits: Limits) -> InvocationCgroup:
         """Create an invocation's cgroup with its limits."""
