@@ -17,7 +17,7 @@ from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
 from airlock.client import AirlockClient, Call, Outcome
 from gateway.config import GatewayConfig
 from gateway.server import Gateway
-from tests.conftest import probed
+from tests.conftest import probed, running_gateway
 from tests.helpers import Drained, drain, eventually, register
 
 pytestmark = pytest.mark.anyio
@@ -25,14 +25,9 @@ pytestmark = pytest.mark.anyio
 
 @asynccontextmanager
 async def gateway_with(config: GatewayConfig, **settings: Any) -> AsyncIterator[tuple[Gateway, AirlockClient]]:
-    gw = Gateway(config.model_copy(update=settings), host=probed())
-    await gw.start()
-    try:
-        async with AirlockClient(gw.address) as client:
-            await register(client, "sleeper")
-            yield gw, client
-    finally:
-        await gw.stop(0)
+    async with running_gateway(config.model_copy(update=settings), probed()) as gw, AirlockClient(gw.address) as client:
+        await register(client, "sleeper")
+        yield gw, client
 
 
 @asynccontextmanager

@@ -39,7 +39,7 @@ from airlock.client import AirlockClient
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
 from gateway.server import Gateway, exposure_warnings
-from tests.conftest import probed
+from tests.conftest import probed, running_gateway
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -114,12 +114,8 @@ async def every_method(client: AirlockClient) -> dict[str, grpc.StatusCode]:
 @contextlib.asynccontextmanager
 async def running(config: GatewayConfig) -> AsyncIterator[Gateway]:
     """A started gateway, stopped afterwards whatever happens."""
-    gw = Gateway(config, host=probed())
-    await gw.start()
-    try:
+    async with running_gateway(config, probed()) as gw:
         yield gw
-    finally:
-        await gw.stop(0)
 
 
 MakeConfig = Callable[..., GatewayConfig]

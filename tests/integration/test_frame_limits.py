@@ -16,8 +16,7 @@ from airlock._proto.airlock.v1 import airlock_pb2 as pb
 from airlock.client import AirlockClient, Outcome
 from gateway.config import GatewayConfig
 from gateway.invocation.outbox import max_merged_chars
-from gateway.server import Gateway
-from tests.conftest import probed
+from tests.conftest import probed, running_gateway
 from tests.helpers import drain
 
 pytestmark = pytest.mark.anyio
@@ -47,14 +46,10 @@ class Action:
 @pytest.fixture(scope="module")
 async def client(gateway_config: GatewayConfig) -> AsyncIterator[AirlockClient]:
     # The default profile's frame_bytes (1 MiB) is four times this gateway's message limit.
-    gw = Gateway(gateway_config.model_copy(update={"max_message_bytes": LIMIT}), host=probed())
-    await gw.start()
-    try:
-        async with AirlockClient(gw.address) as c:
-            await c.put_function("sized", SIZED)
-            yield c
-    finally:
-        await gw.stop(0)
+    limited = gateway_config.model_copy(update={"max_message_bytes": LIMIT})
+    async with running_gateway(limited, probed()) as gw, AirlockClient(gw.address) as c:
+        await c.put_function("sized", SIZED)
+        yield c
 
 
 def largest_fitting(message: pb.InvokeResponse, field: str) -> int:

@@ -17,8 +17,6 @@ from airlock.client import AirlockClient, Outcome
 from airlock.domain.functions import FunctionRecord
 from airlock.domain.progress import Progress, Stage
 from gateway.config import GatewayConfig
-from gateway.sandbox.probe import HostSupport
-from gateway.server import Gateway
 from runner.main import STANDINS
 from tests.conftest import probed, running_gateway
 from tests.helpers import drain
@@ -59,13 +57,18 @@ def wheelhouse(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def profiles_dir(private_profiles_dir: Path) -> Path:
+def private_profiles_dir(private_profiles_dir: Path) -> Path:
     (private_profiles_dir / "fresh.toml").write_text(FRESH_PROFILE)
     return private_profiles_dir
 
 
 @pytest.fixture
-def gateway_config(private_config: GatewayConfig, profiles_dir: Path, wheelhouse: Path) -> GatewayConfig:
+def profiles_dir(private_profiles_dir: Path) -> Path:
+    return private_profiles_dir
+
+
+@pytest.fixture
+def private_config(private_config: GatewayConfig, wheelhouse: Path) -> GatewayConfig:
     return private_config.model_copy(
         update={
             "requirements_install": True,
@@ -77,27 +80,20 @@ def gateway_config(private_config: GatewayConfig, profiles_dir: Path, wheelhouse
 
 
 @pytest.fixture
-async def gateway(gateway_config: GatewayConfig, host_support: HostSupport) -> AsyncIterator[Gateway]:
-    async with running_gateway(gateway_config, host_support) as gw:
-        yield gw
+def gateway_config(private_config: GatewayConfig) -> GatewayConfig:
+    return private_config
 
 
 @pytest.fixture
-async def client(gateway: Gateway) -> AsyncIterator[AirlockClient]:
-    async with AirlockClient(gateway.address) as c:
-        yield c
+def client(private_client: AirlockClient) -> AirlockClient:
+    return private_client
 
 
 @asynccontextmanager
 async def running(config: GatewayConfig) -> AsyncIterator[AirlockClient]:
     """A gateway and a client for the length of a block (tests that restart or reconfigure)."""
-    gateway = Gateway(config, host=probed())
-    await gateway.start()
-    try:
-        async with AirlockClient(gateway.address) as client:
-            yield client
-    finally:
-        await gateway.stop(0)
+    async with running_gateway(config, probed()) as gateway, AirlockClient(gateway.address) as client:
+        yield client
 
 
 def sets_on_disk(config: GatewayConfig) -> list[str]:

@@ -17,8 +17,7 @@ import pytest
 
 from airlock.client import AirlockClient, Event, Outcome, Result
 from gateway.config import GatewayConfig
-from gateway.server import Gateway
-from tests.conftest import probed
+from tests.conftest import probed, running_gateway
 from tests.helpers import check
 
 pytestmark = pytest.mark.anyio
@@ -60,14 +59,10 @@ def profiles_dir(profiles_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 async def gateway_address(gateway_config: GatewayConfig) -> AsyncIterator[str]:
-    gw = Gateway(gateway_config, host=probed())
-    await gw.start()
-    try:
+    async with running_gateway(gateway_config, probed()) as gw:
         async with AirlockClient(gw.address) as admin:
             await admin.put_function("flood", FLOOD, profile="flood")
         yield gw.address
-    finally:
-        await gw.stop(0)
 
 
 async def read_slowly(address: str, body: dict[str, Any], pause: float, every: int) -> list[Any]:

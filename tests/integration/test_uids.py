@@ -19,7 +19,7 @@ from gateway.profiles import load_profiles
 from gateway.sandbox.launcher import worst_case_sandboxes
 from gateway.server import Gateway
 from gateway.uids import UidsUnavailable
-from tests.conftest import probed
+from tests.conftest import probed, running_gateway
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -44,12 +44,8 @@ def host_uid(pid: int) -> int:
 
 @asynccontextmanager
 async def started(config: GatewayConfig, name: str) -> AsyncIterator[Gateway]:
-    gateway = Gateway(config.model_copy(update={"data_dir": config.data_dir / name}), host=probed())
-    await gateway.start()
-    try:
+    async with running_gateway(config.model_copy(update={"data_dir": config.data_dir / name}), probed()) as gateway:
         yield gateway
-    finally:
-        await gateway.stop(0)
 
 
 async def sandbox_uids(gateway: Gateway, count: int) -> set[int]:
