@@ -16,7 +16,6 @@ configured with different ranges still see each other's claims.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import re
@@ -24,6 +23,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway import pidlock
 from gateway.errors import AirlockError
 
 #: Defaults of the settings: 200000 is above every distribution's regular and system users;
@@ -202,28 +202,17 @@ def _held_slices(lock_dir: Path) -> dict[UidRange, str]:
         except OSError:
             continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise
-            held[UidRange(first, last - first + 1)] = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        else:
-            # Its gateway is gone (every claim happens under the guard we hold, so an
-            # unlocked file is nobody's).
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(lock_dir / entry)
+            if pidlock.try_flock(fd):
+                # Its gateway is gone (every claim happens under the guard we hold, so an
+                # unlocked file is nobody's).
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock_dir / entry)
+            else:
+                held[UidRange(first, last - first + 1)] = pidlock.holder(fd) or "?"
         finally:
             os.close(fd)
     return held
 
 
 def _lock_slice(lock_dir: Path, uids: UidRange) -> int:
-    fd = os.open(lock_dir / f"{uids}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return pidlock.lock(lock_dir / f"{uids}.lock", 0o644)
