@@ -2,8 +2,9 @@
 
 Two gateways on one data directory would each unlink the other's egress relay sockets,
 collect the other's in-progress requirement installs as leftovers, and each serve a registry
-the other never sees. The lock is a pid lock file (gateway.pidlock), ``<data_dir>/gateway.lock``: a gateway that
-crashes (even by SIGKILL) never leaves a stale lock behind.
+the other never sees. The lock is a pid lock file (gateway.pidlock),
+``<data_dir>/gateway.lock``: a gateway that crashes (even by SIGKILL) never leaves a stale
+lock behind.
 """
 
 from __future__ import annotations

@@ -253,7 +253,8 @@ class Gateway:
         if config.sandbox_uids_per_gateway < needed:
             raise AirlockError(
                 f"sandbox_uids_per_gateway={config.sandbox_uids_per_gateway} is below the {needed} sandboxes "
-                "the profiles can run at once (2 x max_concurrent + warm_pool_size each): two of them "
+                "the profiles can run at once (2 x max_concurrent + warm_pool_size each, and the "
+                "requirement installers when installs are on): two of them "
                 "would share a uid"
             )
         check_mappable(wanted)

@@ -48,8 +48,9 @@ _DRAIN_SECONDS = 30.0
 def worst_case_sandboxes(profile: Profile) -> int:
     """The most sandboxes ``profile`` can have at once.
 
-    Invocations and registrations (with requirement installs) each draw from a limiter of
-    ``max_concurrent`` slots, and a warm profile's pool waits outside both.
+    Invocations and registrations each draw from a limiter of ``max_concurrent`` slots, and
+    a warm profile's pool waits outside both (requirement installs run under an installer
+    profile of their own, counted as such).
     """
     pool = profile.warm_pool_size if profile.mode == "warm" else 0
     return 2 * profile.max_concurrent + pool
