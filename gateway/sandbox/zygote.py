@@ -98,6 +98,11 @@ class Zygote:
                 env={},
                 start_new_session=True,
             )
+        except BaseException:
+            # Not started (or cancelled while starting, as a warm pool's refill is when the
+            # gateway stops): the gateway's end of the control socket goes too.
+            ours.close()
+            raise
         finally:
             theirs.close()
         zygote = cls(process, ours, fork_seconds)
