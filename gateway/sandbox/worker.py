@@ -130,6 +130,14 @@ class Worker:
     def __init__(self, process: Process, cgroup: InvocationCgroup, profile: Profile) -> None:
         self.process = process
         self.pid = process.pid
+        # Signals go through a pidfd, never process.kill(): for a spawned worker that is
+        # Popen.send_signal, which polls first with waitpid(WNOHANG) and so can reap the
+        # worker under asyncio's child watcher, whose own waitpid then fails and reports
+        # status 255 instead of the real one. Opened before the first await after the spawn;
+        # a worker already reaped by then has nothing left to signal.
+        self._pidfd: int | None = None
+        with contextlib.suppress(ProcessLookupError):
+            self._pidfd = os.pidfd_open(process.pid)
         self.cgroup = cgroup
         self.profile = profile
         #: The kernel's counters, read once the worker is dead (see close()).
@@ -303,9 +311,10 @@ class Worker:
             os.close(pid1fd)
 
     def _kill_worker(self) -> None:
-        """SIGKILL the worker itself (through its pidfd when forked; nothing once reaped)."""
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
+        """SIGKILL the worker itself through its pidfd (nothing once it has exited)."""
+        if self._pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
 
     def _keep_output(self, chunk: bytes) -> None:
         self.output_bytes += len(chunk)
@@ -385,11 +394,13 @@ class Worker:
                 # anything that somehow left the cgroup) when it does not exit in time.
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.pid, signal.SIGKILL)
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
+                self._kill_worker()
                 await self.process.wait()
         finally:
             await self.process.aclose()
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
             await anyio.to_thread.run_sync(self._release_cgroup)
             # A sandbox process whose parent died first was adopted by the gateway.
             strays.reap()
