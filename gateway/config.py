@@ -11,6 +11,7 @@ import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from packaging.utils import InvalidName, canonicalize_name
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -167,15 +168,19 @@ class GatewayConfig(BaseSettings):
     )
     # -- plugin requirements -----------------------------------------------------------------
     requirements_install: bool = Field(
-        default=False,
-        description="Install a function's frontmatter requirements (in a sandbox, from requirements_wheelhouse); "
-        "off: skip them and load the function anyway, like Open WebUI with its switch off.",
+        default=True,
+        description="Install a function's frontmatter requirements (in a sandbox, from the package source), "
+        "as Open WebUI does by default; off: skip them and load the function anyway, like Open WebUI with "
+        "ENABLE_PIP_INSTALL_FRONTMATTER_REQUIREMENTS off.",
     )
     requirements_wheelhouse: Path | None = Field(
-        default=None, description="Directory of wheels requirements are installed from (offline: no index)."
+        default=None,
+        description="Install from this directory of wheels only (offline), instead of a package index.",
     )
     requirements_index_url: str = Field(
-        default="", description="Package index to install from instead (needs network egress: refused in this build)."
+        default="",
+        description="Install from this package index (PEP 503 'simple' URL) instead of the index pip is "
+        "configured with on this host (its config files and PIP_* variables).",
     )
     requirements_allow: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
@@ -192,6 +197,18 @@ class GatewayConfig(BaseSettings):
     )
     requirements_disk_mib: int = Field(
         default=1024, ge=16, le=65_536, description="Size of the installer's /tmp, where pip unpacks, in MiB."
+    )
+    # -- plugin runtimes -----------------------------------------------------------------------
+    runtimes_dir: Path | None = Field(
+        default=None,
+        description="Where built runtimes live, one read-only directory per lock (content-addressed; "
+        "gateways may share it); unset: <data_dir>/runtimes.",
+    )
+    runtime_build_timeout_seconds: float = Field(
+        default=1800.0, gt=0, le=86_400, description="Wall clock (and CPU seconds) of one runtime build."
+    )
+    runtime_build_disk_mib: int = Field(
+        default=2048, ge=256, le=65_536, description="Size of the runtime builder's /tmp (pip's downloads), in MiB."
     )
     # -- authentication --------------------------------------------------------------------
     tls_cert: Path | None = Field(default=None, description="Server certificate chain (PEM): serve TLS.")
@@ -243,7 +260,9 @@ class GatewayConfig(BaseSettings):
                 raise ValueError(f"{name.strip()!r} is not a project name") from None
         return tuple(sorted(set(normalised)))
 
-    @field_validator("unix_socket", "tls_cert", "tls_key", "tls_client_ca", "requirements_wheelhouse", mode="before")
+    @field_validator(
+        "unix_socket", "tls_cert", "tls_key", "tls_client_ca", "requirements_wheelhouse", "runtimes_dir", mode="before"
+    )
     @classmethod
     def _empty_path_is_unset(cls, value: object) -> object:
         # AIRLOCK_TLS_CERT="" in a compose file means "no certificate", not the directory ".".
@@ -287,17 +306,18 @@ class GatewayConfig(BaseSettings):
 
     def _requirements_consistent(self) -> None:
         if self.requirements_index_url:
-            # The installer would need egress to the index host; sandboxes have no network in
-            # this build (profile network = "egress" is planned). Refuse rather than pretend.
-            raise ValueError(
-                "requirements_index_url needs the installer sandbox to reach the index, and sandboxes "
-                "have no network in this build; use requirements_wheelhouse (a directory of wheels)"
-            )
+            parts = urlsplit(self.requirements_index_url)
+            if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.hostname):
+                raise ValueError(
+                    f"requirements_index_url {self.requirements_index_url!r} is not an http(s):// or file:// URL"
+                )
+            if self.requirements_wheelhouse is not None:
+                raise ValueError("requirements_index_url and requirements_wheelhouse are two sources: set one")
         wheelhouse = self.requirements_wheelhouse
         if wheelhouse is not None and (not wheelhouse.is_absolute() or not wheelhouse.is_dir()):
             raise ValueError(f"requirements_wheelhouse {wheelhouse} is not an absolute path to a directory")
-        if self.requirements_install and wheelhouse is None:
-            raise ValueError("requirements_install needs requirements_wheelhouse (where the wheels come from)")
+        if self.runtimes_dir is not None and not self.runtimes_dir.is_absolute():
+            raise ValueError(f"runtimes_dir {self.runtimes_dir} is not an absolute path")
         if overlap := set(self.requirements_allow) & set(self.requirements_deny):
             raise ValueError(f"requirements_allow and requirements_deny both name {', '.join(sorted(overlap))}")
 
@@ -311,6 +331,11 @@ class GatewayConfig(BaseSettings):
             raise ValueError("sandbox_uids_per_gateway is larger than sandbox_uid_count: no slice fits the range")
         if not self.sandbox_uid_lock_dir.is_absolute():
             raise ValueError(f"sandbox_uid_lock_dir {self.sandbox_uid_lock_dir} is not an absolute path")
+
+    @property
+    def runtimes_root(self) -> Path:
+        """Where built runtimes live (``runtimes_dir``, or ``<data_dir>/runtimes``)."""
+        return self.runtimes_dir if self.runtimes_dir is not None else self.data_dir / "runtimes"
 
     @property
     def has_tokens(self) -> bool:

@@ -16,24 +16,28 @@ from grpc_reflection.v1alpha import reflection
 
 from airlock._proto.airlock.v1 import airlock_pb2 as pb
 from airlock._proto.airlock.v1 import airlock_pb2_grpc as pb_grpc
+from airlock.domain.progress import Progress, Stage
 from gateway.admission import Admission
 from gateway.auth import Authenticator, AuthInterceptor
 from gateway.background import Background
 from gateway.config import GatewayConfig, is_loopback, split_host_port
 from gateway.datadir import DataDirLock
 from gateway.egress.relays import EgressRelays
-from gateway.errors import AirlockError
+from gateway.errors import AirlockError, FailedPrecondition, WorkerFailed
 from gateway.metrics import Metrics
 from gateway.metrics.exporter import MetricsListener
 from gateway.metrics.interceptor import MetricsInterceptor
-from gateway.profiles import load_profiles
+from gateway.profiles import Profile, load_profiles
 from gateway.profiles.loader import DEFAULT_PROFILE
 from gateway.registry.service import Registry
 from gateway.registry.store import StoreError
 from gateway.requirements.policy import InstallPolicy
+from gateway.requirements.runtimes import Runtimes
 from gateway.sandbox import bytecode, probe
 from gateway.sandbox.cgroups import CgroupError, Cgroups
+from gateway.sandbox.confinement import Imports
 from gateway.sandbox.launcher import Launcher, worst_case_sandboxes
+from gateway.sandbox.worker import StartFailed
 from gateway.servicer.registry import RegistryServicer
 from gateway.servicer.runtime import RuntimeServicer
 from gateway.servicer.sizes import RequestSizeInterceptor, hard_limit
@@ -209,15 +213,25 @@ class Gateway:
             log.warning("runner_bytecode_not_written", directory=str(bytecode.runner_dir()))
         self.egress = EgressRelays(config.data_dir / "egress", background=self.background, metrics=self.metrics)
         self.launcher = Launcher(
-            cgroups, background=self.background, metrics=self.metrics, egress=self.egress, uids=uids
+            cgroups,
+            background=self.background,
+            metrics=self.metrics,
+            egress=self.egress,
+            uids=uids,
+            imports=self._imports,
         )
+        policy = InstallPolicy.from_config(config)
+        self.runtimes = Runtimes(config.runtimes_root, policy, self.launcher, self.profiles.resolve(""))
+        for leftover in self.runtimes.collect_staging():
+            log.warning("runtime_build_leftover_removed", directory=leftover)
         try:
             self.registry = Registry.open(
                 config.data_dir,
                 self.profiles,
                 self.launcher,
-                config.max_source_bytes,
-                InstallPolicy.from_config(config),
+                max_source_bytes=config.max_source_bytes,
+                policy=policy,
+                runtimes=self.runtimes,
             )
         except StoreError as exc:
             raise AirlockError(str(exc)) from None
@@ -237,6 +251,55 @@ class Gateway:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
 
+    def _imports(self, profile: Profile) -> Imports:
+        """What ``profile``'s workers import from: its runtime, once built."""
+        spec = self.profiles.runtime(profile)
+        if not self.runtimes.ready(spec):
+            raise StartFailed(f"runtime {spec.name!r} of profile {profile.name!r} is not built")
+        return Imports.runtime(self.runtimes.path(spec))
+
+    async def build_runtimes(self) -> dict[str, str]:
+        """Build the runtimes the profiles need and are not built yet, with progress in the log.
+
+        A runtime that fails to build takes the profiles naming it out of service (refused,
+        with pip's error); the others serve. Returns the failures by runtime name. The
+        default profile's runtime failing is an error: nothing could be registered.
+        """
+        failures: dict[str, str] = {}
+        for spec in self.profiles.needed_runtimes():
+            if self.runtimes.ready(spec):
+                continue
+            log.info(
+                "runtime_build_started",
+                runtime=spec.name,
+                packages=len(spec.pins),
+                source=self.runtimes.policy.source.describe(),
+                directory=str(self.runtimes.path(spec)),
+            )
+
+            async def report(progress: Progress, name: str = spec.name) -> None:
+                if progress.stage is Stage.OUTPUT:
+                    log.info("runtime_build", runtime=name, pip=progress.message)
+                else:
+                    log.info("runtime_build", runtime=name, stage=progress.stage.name.lower(), detail=progress.message)
+
+            try:
+                await self.runtimes.ensure(spec, report)
+            except (FailedPrecondition, WorkerFailed) as exc:
+                failures[spec.name] = str(exc)
+                log.error("runtime_build_failed", runtime=spec.name, error=str(exc))
+        refused = {
+            name: [f"its runtime {profile.runtime!r} failed to build: {failures[profile.runtime]}"]
+            for name, profile in self.profiles.items()
+            if profile.runtime in failures
+        }
+        if DEFAULT_PROFILE in refused:
+            raise AirlockError(f"the {DEFAULT_PROFILE} profile cannot run: {refused[DEFAULT_PROFILE][0]}")
+        for name, reasons in refused.items():
+            log.error("profile_refused", profile=name, reasons=reasons)
+        self.profiles.refuse(refused)
+        return failures
+
     def _claim_uids(self) -> UidRange:
         """Claim the slice of the sandbox uid range this gateway's sandboxes run as (until stop)."""
         config = self.config
@@ -246,10 +309,11 @@ class Gateway:
             # there is no uid to keep apart from other gateways.
             return UidRange(wanted.first, config.sandbox_uids_per_gateway)
         needed = sum(worst_case_sandboxes(p) for p in self.profiles.values())
+        # Runtime builds and requirement installs run in installer sandboxes of their own.
+        policy = InstallPolicy.from_config(config)
+        needed += worst_case_sandboxes(policy.installer_profile(self.profiles[DEFAULT_PROFILE], runtime_build=True))
         if config.requirements_install:
-            # Requirement installs run in installer sandboxes of their own, besides the profiles'.
-            installer = InstallPolicy.from_config(config).installer_profile(self.profiles[DEFAULT_PROFILE])
-            needed += worst_case_sandboxes(installer)
+            needed += worst_case_sandboxes(policy.installer_profile(self.profiles[DEFAULT_PROFILE]))
         if config.sandbox_uids_per_gateway < needed:
             raise AirlockError(
                 f"sandbox_uids_per_gateway={config.sandbox_uids_per_gateway} is below the {needed} sandboxes "
@@ -332,6 +396,8 @@ class Gateway:
         await self.background.start()
         # grpc's health service says SERVING for "" until told otherwise: not before we are.
         await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        # Before listening: a profile is served only with its runtime in place.
+        await self.build_runtimes()
         self.port = self._listen()
         if self.port is not None:
             self.egress.own_ports.add(self.port)

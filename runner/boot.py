@@ -18,11 +18,19 @@ import orjson
 BOOTSTRAP = "import sys,json;c=json.loads(sys.argv[1]);sys.path[:0]=c['path'];import runner.{0};runner.{0}.main(c)"
 
 
+def runner_root() -> str:
+    """The directory holding the ``runner`` package (only ``runner`` itself is bound there)."""
+    return str(Path(__file__).resolve().parent.parent)
+
+
 @cache
 def runtime_path() -> tuple[str, ...]:
-    """Directories a worker imports from: the one holding ``runner``, then site-packages."""
-    runner_root = str(Path(__file__).resolve().parent.parent)
-    paths = [runner_root]
+    """The gateway's own import path: the one holding ``runner``, then its site-packages.
+
+    For the gateway's own subprocesses (host probes); sandboxes of plugins import from their
+    profile's runtime instead.
+    """
+    paths = [runner_root()]
     for key in ("purelib", "platlib"):
         path = sysconfig.get_paths()[key]
         if path not in paths:

@@ -1,15 +1,28 @@
-"""Install one requirement set with pip, then compile it (runs in the installer sandbox).
+"""Install a runtime or a function's requirement set with pip, then compile it (runs in the installer sandbox).
 
-The installer is a sandbox like any other, fully confined before this runs: no network,
-the runtime and the operator's wheelhouse read-only, and one writable directory, the
-staging directory of the set, bound at ``SITE``. pip runs in this process
-(``pip._internal.cli.main``) because seccomp forbids ``execve``; what it prints goes to the
-captured output, which the gateway streams to the caller as progress.
+The installer is a sandbox like any other, fully confined before this runs: its network is
+the package source's hosts only (through the gateway's egress relay), the runtime and any
+local package source read-only, and one writable directory, the staging directory, bound at
+``SITE``. pip runs in this process (``pip._internal.cli.main``) because seccomp forbids
+``execve``; what it prints goes to the captured output, which the gateway streams to the
+caller as progress.
 
 Only wheels are accepted (``--only-binary=:all:``): installing a wheel unpacks files,
 building a source distribution would run the package's own ``setup.py`` or build backend.
 ``SITE`` is never put on ``sys.path`` here, so nothing pip unpacks can shadow pip itself,
 and compiling bytecode parses the sources without running them.
+
+Two kinds of job:
+
+* ``runtime``: a hash-pinned lock, the whole closure, installed as it is (``--no-deps
+  --require-hashes``).
+* ``set``: a function's requirements, layered over its runtime. The runtime is on this
+  process's ``sys.path``, so pip sees its packages as installed: a dry run resolves the set
+  against them (pip's default ``only-if-needed``), and only what the runtime does not
+  already satisfy, at the versions resolved, is then installed into ``SITE`` with
+  ``--no-deps``. A pin that conflicts with the runtime is resolved to the pinned version
+  and, ``SITE`` coming first on the function's path, wins for that function, as pip over
+  upstream's server environment would.
 """
 
 from __future__ import annotations
@@ -29,29 +42,57 @@ from runner.channel import Channel
 #: Where a function's requirement set is mounted: read-write here, read-only in its workers.
 SITE = "/airlock/site"
 _REPORT = "/tmp/pip-report.json"
+_RESOLVED = "/tmp/pip-resolved.json"
+_LOCK = "/tmp/requirements.txt"
+#: pip keeps what it downloads for this job only (the sandbox's private /tmp): the dry run's
+#: downloads serve the install that follows.
+_CACHE = "/tmp/pip-cache"
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 _VERSION = re.compile(r"^[A-Za-z0-9._+!-]{1,200}$")
 _MAX_PACKAGES = 1000
 
 
-def pip_arguments(specs: list[str], source_options: list[str]) -> list[str]:
-    """The ``pip install`` command line (everything after ``pip``)."""
+def _common(source_options: list[str]) -> list[str]:
     return [
-        "install",
-        "--target",
-        SITE,
         "--only-binary=:all:",
-        "--no-cache-dir",
+        "--cache-dir",
+        _CACHE,
         "--disable-pip-version-check",
         "--no-input",
         "--isolated",
         "--no-color",
         "--progress-bar",
         "off",
+        *source_options,
+    ]
+
+
+def pip_arguments(specs: list[str], source_options: list[str]) -> list[str]:
+    """``pip install`` of ``specs`` into ``SITE`` (everything after ``pip``).
+
+    ``specs`` are exact pins (``name==version``) of a resolved set, or ``-r`` of a lock.
+    """
+    return [
+        "install",
+        "--target",
+        SITE,
+        "--no-deps",
         "--no-compile",  # compiled below, once, with the workers' settings
         "--report",
         _REPORT,
-        *source_options,
+        *_common(source_options),
+        *specs,
+    ]
+
+
+def resolve_arguments(specs: list[str], source_options: list[str]) -> list[str]:
+    """The dry run that resolves a function's set against the runtime on ``sys.path``."""
+    return [
+        "install",
+        "--dry-run",
+        "--report",
+        _RESOLVED,
+        *_common(source_options),
         # Specs never start with '-' (the gateway refuses those); '--' makes sure of it.
         "--",
         *specs,
@@ -70,20 +111,56 @@ def _resolved() -> list[dict[str, str]]:
     return packages
 
 
-def _install(job: dict[str, Any]) -> dict[str, Any]:
+def _pip(arguments: list[str]) -> int:
     from pip._internal.cli.main import main as pip_main  # noqa: PLC0415 - only installers import pip
 
+    try:
+        return pip_main(arguments)
+    except SystemExit as exc:  # pip's option parser exits on errors
+        return exc.code if isinstance(exc.code, int) else 2
+
+
+def _pins(report_path: str) -> list[str]:
+    """``name==version`` of what a dry run would install (what the runtime lacks or conflicts with)."""
+    report: dict[str, Any] = orjson.loads(Path(report_path).read_bytes())
+    pins = []
+    for item in report.get("install", [])[:_MAX_PACKAGES]:
+        metadata = item.get("metadata", {})
+        name, version = str(metadata.get("name", "")), str(metadata.get("version", ""))
+        if _NAME.match(name) and _VERSION.match(version):
+            pins.append(f"{name}=={version}")
+    return pins
+
+
+def _failed(status: int, step: str) -> dict[str, Any]:
+    return {"op": "installed", "ok": False, "packages": [], "error": f"pip {step} exited with status {status}"}
+
+
+def _install(job: dict[str, Any]) -> dict[str, Any]:
     # Files must be readable by the (other) uids of the sandboxes that will import them.
     os.umask(0o022)
-    # The environment is empty; newer pips look up a home for their cache and config even
-    # with --no-cache-dir --isolated. The sandbox's own private /tmp is the only candidate.
+    # The environment is empty; pip looks up a home for its configuration even with
+    # --isolated. The sandbox's own private /tmp is the only candidate.
     os.environ["HOME"] = "/tmp"
-    try:
-        status = pip_main(pip_arguments(list(job["specs"]), list(job["source_options"])))
-    except SystemExit as exc:  # pip's option parser exits on errors
-        status = exc.code if isinstance(exc.code, int) else 2
-    if status != 0:
-        return {"op": "installed", "ok": False, "packages": [], "error": f"pip exited with status {status}"}
+    source_options = list(job["source_options"])
+    if job.get("kind") == "runtime":
+        Path(_LOCK).write_text(str(job["lock"]))
+        print("installing the runtime's pinned packages", flush=True)  # noqa: T201 - progress
+        status = _pip(pip_arguments(["--require-hashes", "-r", _LOCK], source_options))
+        if status != 0:
+            return _failed(status, "install")
+    else:
+        status = _pip(resolve_arguments(list(job["specs"]), source_options))
+        if status != 0:
+            return _failed(status, "resolution")
+        pins = _pins(_RESOLVED)
+        if not pins:
+            print("the runtime already satisfies every requirement", flush=True)  # noqa: T201
+            return {"op": "installed", "ok": True, "packages": [], "error": ""}
+        print(f"installing what the runtime lacks: {' '.join(pins)}", flush=True)  # noqa: T201
+        status = _pip(pip_arguments(["--", *pins], source_options))
+        if status != 0:
+            return _failed(status, "install")
     print("compiling bytecode", flush=True)  # noqa: T201 - progress for the caller
     # Same interpreter and optimisation level as the workers, and the path they import
     # from, so the .pyc files are valid there and nothing is ever compiled at run time.

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from runner import failure, host, inspection, install, invocation, warmup
+from runner import failure, host, inspection, install, invocation
 from runner.channel import Channel
 from runner.confine import sequence
 from runner.loader import LoadedFunction, LoadError, load
@@ -129,6 +129,10 @@ def serve(channel_in: int, channel_out: int, config: dict[str, Any]) -> NoReturn
     # a plugin installs cannot replace them.
     sys.path.insert(0, STANDINS)
     if config.get("warm_up"):
+        # Imported here: it imports pydantic, which the installer's sandbox (pip and this
+        # runner only) does not have when it builds a runtime.
+        from runner import warmup  # noqa: PLC0415
+
         warmup.run()
     channel.serve_replies()
     channel.send({"op": "ready"})

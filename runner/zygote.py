@@ -20,8 +20,10 @@ the gateway replaces it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gc
+import importlib
 import os
 import socket
 import sys
@@ -33,6 +35,10 @@ from runner.confine import processes
 
 #: Bytes of one control message; requests and replies are a few dozen bytes of JSON.
 MESSAGE_BYTES = 4096
+#: Imported ahead of time when the runtime has them. fastapi: nearly half of real community
+#: actions import it (HTMLResponse, Request) at module level; ~0.45 s of imports paid once
+#: here rather than in every sandbox.
+OPTIONAL_PRELOADS = ("fastapi.responses", "starlette.requests")
 #: Descriptors a fork request carries: the sandbox's channel (in, out) and its output.
 FORK_FDS = 3
 
@@ -51,13 +57,14 @@ def _preload() -> None:
     import typing  # noqa: F401, PLC0415
     import uuid  # noqa: F401, PLC0415
 
-    # fastapi: nearly half of real community actions import it (HTMLResponse, Request) at
-    # module level; ~0.45 s of imports paid once here rather than in every sandbox.
-    import fastapi.responses  # noqa: F401, PLC0415
     import pydantic  # noqa: PLC0415
-    import starlette.requests  # noqa: F401, PLC0415
 
     import runner.main  # noqa: F401, PLC0415
+
+    for module in OPTIONAL_PRELOADS:
+        # What the profile's runtime has of them (a runtime need not hold any).
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
 
     # Building one model pulls in pydantic's lazily imported schema machinery, the part
     # every plugin's Valves class needs.

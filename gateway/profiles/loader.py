@@ -12,6 +12,10 @@ from pydantic import ValidationError
 
 from gateway.errors import ProfileError
 from gateway.profiles.model import Profile
+from gateway.profiles.runtimes import RuntimeSpec, load_runtimes
+
+#: The subdirectory of a profile directory that holds runtime locks.
+RUNTIMES_SUBDIR = "runtimes"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DEFAULT_PROFILE = "default"
@@ -62,6 +66,8 @@ class ProfileSet(Mapping[str, Profile]):
     directory: Path
     #: Profiles this host cannot run as they promise, with the reasons.
     refused: Mapping[str, list[str]] = field(default_factory=dict)
+    #: The runtimes the profiles may name, by name.
+    runtimes: Mapping[str, RuntimeSpec] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Profile:
         return self.profiles[name]
@@ -85,7 +91,27 @@ class ProfileSet(Mapping[str, Profile]):
     def without(self, refused: Mapping[str, list[str]]) -> ProfileSet:
         """The same set with the ``refused`` profiles set apart."""
         kept = {name: p for name, p in self.profiles.items() if name not in refused}
-        return ProfileSet(kept, self.directory, {**self.refused, **refused})
+        return ProfileSet(kept, self.directory, {**self.refused, **refused}, dict(self.runtimes))
+
+    def refuse(self, refused: Mapping[str, list[str]]) -> None:
+        """Take ``refused`` out of service after load (their runtime failed to build at start).
+
+        In place: the registry and the servicers hold this very set.
+        """
+        profiles, refusals = self.profiles, self.refused
+        assert isinstance(profiles, dict)
+        assert isinstance(refusals, dict)
+        for name, reasons in refused.items():
+            profiles.pop(name, None)
+            refusals[name] = reasons
+
+    def runtime(self, profile: Profile) -> RuntimeSpec:
+        """The runtime ``profile`` names (validated to exist at load)."""
+        return self.runtimes[profile.runtime]
+
+    def needed_runtimes(self) -> list[RuntimeSpec]:
+        """The runtimes the (not refused) profiles name, each once."""
+        return [self.runtimes[name] for name in sorted({p.runtime for p in self.profiles.values()})]
 
 
 def load_profiles(directory: Path) -> ProfileSet:
@@ -95,7 +121,18 @@ def load_profiles(directory: Path) -> ProfileSet:
     profiles = {path.stem: load_profile(path) for path in sorted(directory.glob("*.toml"))}
     if DEFAULT_PROFILE not in profiles:
         raise ProfileError(f"{directory}: no {DEFAULT_PROFILE}.toml (every gateway needs a default profile)")
-    return ProfileSet(profiles, directory)
+    # The shipped runtimes are always there; the operator's, beside their profiles, add to
+    # them (or replace one of the same name).
+    runtimes = load_runtimes(shipped_profiles_dir() / RUNTIMES_SUBDIR, directory / RUNTIMES_SUBDIR)
+    for name, profile in profiles.items():
+        if profile.runtime not in runtimes:
+            path = directory / f"{name}.toml"
+            line = _line_of(path.read_text(encoding="utf-8"), "runtime")
+            raise ProfileError(
+                f"{path}{f':{line}' if line else ''}: runtime: no runtime {profile.runtime!r} "
+                f"(available: {', '.join(sorted(runtimes)) or 'none'}; a runtime is runtimes/<name>.txt)"
+            )
+    return ProfileSet(profiles, directory, runtimes=runtimes)
 
 
 def shipped_profiles_dir() -> Path:

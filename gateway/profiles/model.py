@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.profiles.allowlist import EntryError, parse_entries, parse_network
+from gateway.profiles.runtimes import DEFAULT_RUNTIME
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -43,6 +44,12 @@ class Profile(BaseModel):
     )
     zygote_max_age_seconds: float = Field(
         default=900.0, gt=0, le=86_400, description="Age after which the zygote is replaced by a new one."
+    )
+    runtime: str = Field(
+        default=DEFAULT_RUNTIME,
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="The plugin runtime (runtimes/<name>.txt): the only packages the sandbox can import, "
+        "besides a function's own requirements.",
     )
     wall_seconds: float = Field(
         default=10.0,

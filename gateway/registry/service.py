@@ -26,6 +26,7 @@ from gateway.registry.store import Store
 from gateway.requirements.manager import FAILED, Prepared, Requirements
 from gateway.requirements.policy import InstallPolicy
 from gateway.requirements.progress import Reporter, ignore
+from gateway.requirements.runtimes import Runtimes
 from gateway.sandbox.confinement import SiteBind
 from gateway.sandbox.frames import FunctionInfo
 from gateway.sandbox.launcher import Launcher
@@ -115,15 +116,15 @@ class Registry:
         data_dir: Path,
         profiles: ProfileSet,
         launcher: Launcher,
+        *,
         max_source_bytes: int,
-        policy: InstallPolicy | None = None,
+        policy: InstallPolicy,
+        runtimes: Runtimes,
     ) -> Registry:
         """Open (or create) the registry database in ``data_dir``, requirement sets beside it."""
         store = Store(data_dir / "registry.sqlite3")
         try:
-            requirements = Requirements(
-                data_dir / "requirements", policy or InstallPolicy(), launcher, profiles.resolve("")
-            )
+            requirements = Requirements(data_dir / "requirements", policy, launcher, profiles, runtimes)
             return cls(store, profiles, launcher, max_source_bytes, requirements)
         except BaseException:
             store.close()  # a malformed row: the caller reports it, nothing keeps the file open
@@ -208,7 +209,7 @@ class Registry:
             valves = request.valves
             if valves is None and previous is not None:
                 valves = previous.valves  # replacing the source keeps the admin's valves...
-            prepared = await self._requirements.prepare(request.source, report)
+            prepared = await self._requirements.prepare(request.source, profile, report)
             await report(Progress(Stage.LOADING, f"profile {profile.name}"))
             site = self._requirements.site(prepared.digest)
             try:

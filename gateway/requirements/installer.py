@@ -19,7 +19,7 @@ from airlock.domain.progress import Progress, Stage
 from gateway.errors import InstallFailed, WorkerFailed
 from gateway.profiles import Profile
 from gateway.requirements.progress import Reporter
-from gateway.sandbox.confinement import SiteBind
+from gateway.sandbox.confinement import Imports, SiteBind
 from gateway.sandbox.frames import InstalledFrame, InstalledPackage
 from gateway.sandbox.launcher import Launcher
 from gateway.sandbox.worker import OutputExceeded, ProtocolViolation, StartFailed, Worker, WorkerGone
@@ -104,36 +104,59 @@ async def _run(worker: Worker, job: dict[str, Any], output: _Output) -> Installe
     return answer
 
 
+#: pip's line when nothing on the source matches; with wheels only, an sdist-only project ends here.
+_NO_MATCH = "No matching distribution found for "
+
+
+def _hint(tail: str) -> str:
+    """Why pip found nothing, when that may be because only a source distribution exists."""
+    for line in reversed(tail.splitlines()):
+        if _NO_MATCH in line:
+            name = line.split(_NO_MATCH, 1)[1].strip()
+            return (
+                f" (Airlock installs wheels only: if {name} exists on the package source only as a source "
+                "distribution, building it would run its setup code at registration; build a wheel of it and "
+                "serve that from the index or requirements_wheelhouse)"
+            )
+    return ""
+
+
 async def install(
     launcher: Launcher,
     profile: Profile,
-    specs: tuple[str, ...],
+    job: dict[str, Any],
     *,
-    source_options: list[str],
     staging: Path,
     report: Reporter,
+    imports: Imports,
+    what: str,
+    setting: str = "requirements_timeout_seconds",
 ) -> list[InstalledPackage]:
-    """Install ``specs`` into ``staging``; the packages pip installed, or InstallFailed with pip's error."""
-    job = {"op": "install", "specs": list(specs), "source_options": source_options}
+    """Run the installer ``job`` into ``staging``; the packages pip installed, or InstallFailed with pip's error.
+
+    ``what`` names what is installed in messages ("requirements", "runtime 'x'"), ``setting``
+    the setting that bounds its time.
+    """
     output = _Output(report, profile.stdio_bytes)
-    await report(Progress(Stage.INSTALLING, " ".join(specs)))
     try:
-        async with launcher.worker(profile, "inspect", site=SiteBind(staging, writable=True)) as worker:
+        async with launcher.worker(
+            profile, "inspect", site=SiteBind(staging, writable=True), imports=imports
+        ) as worker:
             with anyio.fail_after(profile.wall_seconds):
                 answer = await _run(worker, job, output)
     except TimeoutError:
         raise InstallFailed(
-            f"installing requirements took longer than requirements_timeout_seconds={profile.wall_seconds:g}"
+            f"installing {what} took longer than {setting}={profile.wall_seconds:g}: {output.error_tail()}"
         ) from None
     except WorkerGone:
         raise InstallFailed(
-            "the installer died while installing (memory past requirements_memory_mib, or /tmp past "
-            f"requirements_disk_mib?): {output.error_tail()}"
+            f"the installer died while installing {what} (memory or /tmp past its limits?): {output.error_tail()}"
         ) from None
     except (OutputExceeded, ProtocolViolation) as exc:
         raise InstallFailed(f"the installer misbehaved: {exc}") from None
     except StartFailed as exc:
         raise WorkerFailed(f"could not start the installer sandbox: {exc}") from None
     if not answer.ok:
-        raise InstallFailed(f"installing requirements failed ({answer.error}): {output.error_tail()}")
+        tail = output.error_tail()
+        raise InstallFailed(f"installing {what} failed ({answer.error}): {tail}{_hint(tail)}")
     return answer.packages

@@ -18,11 +18,13 @@ import orjson
 from packaging.utils import canonicalize_name
 
 from airlock.domain.progress import Progress, Stage
-from gateway.profiles import Profile
+from gateway.errors import FailedPrecondition
+from gateway.profiles import Profile, ProfileSet
 from gateway.requirements import installer, sites, specs
 from gateway.requirements.policy import InstallPolicy
 from gateway.requirements.progress import Reporter
-from gateway.sandbox.confinement import SiteBind
+from gateway.requirements.runtimes import Runtimes
+from gateway.sandbox.confinement import Imports, SiteBind
 from gateway.sandbox.launcher import Launcher
 from runner.loader import extract_frontmatter
 
@@ -45,18 +47,22 @@ class Prepared:
 class Requirements:
     """Installs requirement sets under ``<data dir>/requirements`` following ``policy``."""
 
-    def __init__(self, root: Path, policy: InstallPolicy, launcher: Launcher, base_profile: Profile) -> None:
+    def __init__(
+        self, root: Path, policy: InstallPolicy, launcher: Launcher, profiles: ProfileSet, runtimes: Runtimes
+    ) -> None:
         self.sites = sites.Sites(root)
         self.policy = policy
         self._launcher = launcher
-        self._profile = policy.installer_profile(base_profile)
+        self._profiles = profiles
+        self._runtimes = runtimes
+        self._profile = policy.installer_profile(profiles.resolve(""))
 
     def site(self, digest: str) -> SiteBind | None:
         """The read-only bind of an installed set (None for a function without one)."""
         return SiteBind(self.sites.path(digest)) if digest else None
 
-    async def prepare(self, source: str, report: Reporter) -> Prepared:
-        """Make the requirements of ``source`` ready (or skip them, when installs are off)."""
+    async def prepare(self, source: str, profile: Profile, report: Reporter) -> Prepared:
+        """Make ``source``'s requirements ready over ``profile``'s runtime (or skip them: installs off)."""
         value = extract_frontmatter(source).get("requirements", "")
         if not value.strip():
             return Prepared()
@@ -68,7 +74,11 @@ class Requirements:
             return Prepared(specs=entries, state=SKIPPED)
         wanted = specs.parse(value)
         self.policy.check(wanted.names)
-        digest = sites.digest(wanted.specs, self.policy.source())
+        runtime = self._profiles.runtime(profile)
+        if not self._runtimes.ready(runtime):
+            raise FailedPrecondition(f"runtime {runtime.name!r} of profile {profile.name!r} is not built")
+        # The set is layered over the runtime: the same specs over another runtime are another set.
+        digest = sites.digest(wanted.specs, {**self.policy.source.address(), "runtime": runtime.digest})
         await report(Progress(Stage.CHECKING, f"{len(wanted.specs)} requirements, set {digest[:16]}"))
         async with self.sites.lock(digest):
             installed = self._manifest(digest)
@@ -76,20 +86,22 @@ class Requirements:
                 self.policy.check(_names(installed), dependencies=True)
                 await report(Progress(Stage.REUSED, ", ".join(installed)))
                 return Prepared(wanted.specs, digest, READY, installed)
-            installed = await self._install(wanted.specs, digest, report)
+            installed = await self._install(wanted.specs, digest, self._runtimes.path(runtime), report)
         await report(Progress(Stage.INSTALLED, ", ".join(installed)))
         return Prepared(wanted.specs, digest, READY, installed)
 
-    async def _install(self, wanted: tuple[str, ...], digest: str, report: Reporter) -> tuple[str, ...]:
+    async def _install(self, wanted: tuple[str, ...], digest: str, runtime: Path, report: Reporter) -> tuple[str, ...]:
         staging = self.sites.new_staging(digest)
+        await report(Progress(Stage.INSTALLING, " ".join(wanted)))
         try:
             packages = await installer.install(
                 self._launcher,
                 self._profile,
-                wanted,
-                source_options=self.policy.pip_options(),
+                {"op": "install", "kind": "set", "specs": list(wanted), "source_options": self.policy.pip_options()},
                 staging=staging,
                 report=report,
+                imports=Imports.installer(runtime),
+                what="requirements",
             )
             installed = tuple(sorted(f"{p.name}=={p.version}" for p in packages))
             await report(Progress(Stage.VERIFYING, f"{len(installed)} packages"))

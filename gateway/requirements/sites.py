@@ -27,7 +27,7 @@ import anyio
 import orjson
 
 #: Bumped when what an installed directory holds changes (its layout, the pip options).
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: layered over a runtime (only what it lacks is in the set)
 _TMP_PREFIX = ".tmp-"
 
 

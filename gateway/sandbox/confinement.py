@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 import sysconfig
 from dataclasses import dataclass
 from functools import cache
@@ -25,14 +26,64 @@ SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/etc/ld.so.cache")
 
 
 @cache
-def runtime_binds() -> tuple[str, ...]:
-    """Directories of the Python runtime the worker imports from, bound read-only."""
-    paths = sysconfig.get_paths()
+def interpreter_binds() -> tuple[str, ...]:
+    """The runner and the Python interpreter's own files (stdlib, lib-dynload), bound read-only."""
+    # The base installation's paths, not a virtual environment's: a venv's "platstdlib" is
+    # <venv>/lib/python3.X, which holds the gateway's own site-packages.
+    paths = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
     runner_dir = str(Path(boot.__file__).resolve().parent)
-    binds = [runner_dir, paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]]
+    binds = [runner_dir, paths["stdlib"], paths["platstdlib"]]
     # The interpreter's own installation: its shared library and lib-dynload live there.
     binds.append(str(Path(paths["stdlib"]).parent.parent))
     return tuple(dict.fromkeys(binds))
+
+
+def _gateway_site() -> Path:
+    return Path(sysconfig.get_paths()["purelib"])
+
+
+@dataclass(frozen=True)
+class Imports:
+    """What a worker imports from: its ``sys.path`` additions and the host paths bound for them.
+
+    Plugins import from their profile's runtime only (a built, read-only directory), never
+    from the gateway's own environment, which holds grpc, the gateway's pydantic and
+    whatever else the gateway was installed with. A path is bound at its own location, so
+    a zygote (which imports before it is confined) and its confined workers agree.
+    """
+
+    path: tuple[str, ...]
+    binds: tuple[str, ...]
+
+    @classmethod
+    def runtime(cls, directory: Path) -> Imports:
+        """A plugin sandbox of a profile whose runtime is built at ``directory``."""
+        return cls((boot.runner_root(), str(directory)), (*interpreter_binds(), str(directory)))
+
+    @classmethod
+    def installer(cls, runtime: Path | None) -> Imports:
+        """An installer sandbox: pip from the gateway's environment, nothing else of it.
+
+        Only pip's package directory is bound (and, for a runtime build, orjson's, which the
+        runner needs and no runtime provides yet), so pip sees no package of the gateway's as
+        installed. With ``runtime``, a function's set is resolved against the runtime: it is on
+        the path, and its packages are what pip finds installed.
+        """
+        site = _gateway_site()
+        own = [str(site / "pip")]
+        path = [boot.runner_root()]
+        if runtime is not None:
+            path.append(str(runtime))
+            own.append(str(runtime))
+        else:
+            own.append(str(site / "orjson"))
+        path.append(str(site))
+        return cls(tuple(path), (*interpreter_binds(), *own))
+
+    @classmethod
+    def gateway(cls) -> Imports:
+        """The gateway's own environment (the host probes, and tests of the sandbox itself)."""
+        return cls(boot.runtime_path(), (*interpreter_binds(), *boot.runtime_path()[1:]))
 
 
 @cache
@@ -66,17 +117,19 @@ def write_id_maps(pid: int, uid: int, gid: int) -> None:
         f.write(f"0 {gid} 1\n")
 
 
-def confine_frame(
+def confine_frame(  # noqa: PLR0917 - the worker's one call site passes them in order
     profile: Profile,
     uid: int,
     cgroup_procs: list[str],
     site: SiteBind | None = None,
     egress_dir: Path | None = None,
+    imports: Imports | None = None,
 ) -> dict[str, Any]:
     """The ``confine`` frame for one worker of ``profile`` running as ``uid``.
 
     ``site`` is a requirement set to bind; ``egress_dir`` holds the profile's egress relay
-    socket (network = "egress" only).
+    socket (network = "egress" only); ``imports`` what the worker imports from (default: the
+    gateway's environment, for the gateway's own probes and tests).
 
     Only a root gateway can map another uid; an unprivileged gateway's sandboxes run as its
     own uid outside (still uid 0 without capabilities inside, in their own namespaces).
@@ -93,7 +146,7 @@ def confine_frame(
         "gid": uid if os.geteuid() == 0 else os.getegid(),
         "namespaces": list(profile.namespaces),
         "hostname": profile.hostname,
-        "binds": [*runtime_binds(), *SYSTEM_PATHS, *profile.readonly_paths],
+        "binds": [*(imports or Imports.gateway()).binds, *SYSTEM_PATHS, *profile.readonly_paths],
         "tmp_size_mib": profile.tmp_size_mib,
         "tmp_inodes": profile.tmp_inodes,
         "landlock": profile.landlock,

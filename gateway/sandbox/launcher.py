@@ -12,7 +12,7 @@ import asyncio
 import math
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -26,7 +26,7 @@ from gateway.metrics.families import Metrics, PoolState
 from gateway.profiles import Profile
 from gateway.sandbox.cgroups import Cgroups
 from gateway.sandbox.codecache import CodeCache
-from gateway.sandbox.confinement import SiteBind
+from gateway.sandbox.confinement import Imports, SiteBind
 from gateway.sandbox.pool import WarmPool
 from gateway.sandbox.worker import Spawn, StartFailed, Worker, runner_config, spawner
 from gateway.sandbox.zygote import ZygoteFailed, ZygoteSlot, become_subreaper
@@ -68,8 +68,12 @@ class Launcher:
         metrics: Metrics | None = None,
         egress: EgressRelays | None = None,
         uids: UidRange | None = None,
+        imports: Callable[[Profile], Imports] | None = None,
     ) -> None:
         self.python = python or sys.executable
+        #: What a profile's workers import from (its runtime); the gateway's own environment
+        #: when not given, which only tests of the sandbox machinery do.
+        self.imports: Callable[[Profile], Imports] = imports or (lambda _profile: Imports.gateway())
         self.cgroups = cgroups
         #: The relays of network = "egress" profiles (None: such profiles cannot start).
         self.egress = egress
@@ -110,13 +114,13 @@ class Launcher:
                 become_subreaper()
                 self._holds_subreaper = True
             # Forked workers warm up while they wait in the pool (runner.warmup).
-            config = {**runner_config(profile), "warm_up": True}
+            config = {**runner_config(profile, self.imports(profile)), "warm_up": True}
             slot = self._zygotes[profile.name] = ZygoteSlot(profile, config, self.python)
         return slot
 
-    def _spawner(self, profile: Profile) -> Spawn:
+    def _spawner(self, profile: Profile, imports: Imports | None) -> Spawn:
         if profile.mode == "fresh":
-            return spawner(profile, self.python)
+            return spawner(profile, self.python, imports or self.imports(profile))
         slot = self.zygote(profile)
 
         async def fork() -> Process:
@@ -127,8 +131,12 @@ class Launcher:
 
         return fork
 
-    async def start(self, profile: Profile, site: SiteBind | None = None) -> Worker:
-        """A new ready worker of ``profile`` (not from the pool), with ``site`` bound if given."""
+    async def start(self, profile: Profile, site: SiteBind | None = None, imports: Imports | None = None) -> Worker:
+        """A new ready worker of ``profile`` (not from the pool), with ``site`` bound if given.
+
+        ``imports`` replaces what the profile's workers import from (the installers' pip);
+        only ``fresh`` profiles take it (a zygote has imported its runtime already).
+        """
         began = time.monotonic()
         egress_dir = None
         if profile.network == "egress":
@@ -150,12 +158,13 @@ class Launcher:
         try:
             worker = await Worker.start(
                 profile,
-                spawn=self._spawner(profile),
+                spawn=self._spawner(profile, imports),
                 cgroups=self.cgroups,
                 uid=uid,
                 site=site,
                 egress_dir=egress_dir,
                 on_release=released,
+                imports=imports or self.imports(profile),
             )
         except BaseException:
             # A start that failed after its spawn released the worker, and with it the uid
@@ -203,7 +212,13 @@ class Launcher:
 
     @asynccontextmanager
     async def worker(
-        self, profile: Profile, pool: Pool = "invoke", *, wait_limit: float | None = None, site: SiteBind | None = None
+        self,
+        profile: Profile,
+        pool: Pool = "invoke",
+        *,
+        wait_limit: float | None = None,
+        site: SiteBind | None = None,
+        imports: Imports | None = None,
     ) -> AsyncIterator[Worker]:
         """A ready worker for one job; stopped on exit, whatever happened, then released.
 
@@ -233,10 +248,10 @@ class Launcher:
             )
         self._in_use += 1
         try:
-            warm = self.pool(profile) if site is None else None
+            warm = self.pool(profile) if site is None and imports is None else None
             worker = warm.take() if warm is not None else None
             if worker is None:
-                worker = await self.start(profile, site)
+                worker = await self.start(profile, site, imports)
         except BaseException:
             self._done_with(limiter, slot)
             raise

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from gateway.profiles import Profile
 from gateway.sandbox import procfs, strays
 from gateway.sandbox.cgroups import MIB, Cgroups, Counters, InvocationCgroup, Limits
-from gateway.sandbox.confinement import SiteBind, confine_frame, write_id_maps
+from gateway.sandbox.confinement import Imports, SiteBind, confine_frame, write_id_maps
 from gateway.sandbox.forked import ForkedProcess
 from gateway.sandbox.frames import FRAME, CompiledFrame, Frame, ReadyFrame, UnsharedFrame
 from runner import boot, exact_json, wire
@@ -72,21 +72,22 @@ class ProtocolViolation(Exception):
     """The worker sent something that is not a valid frame."""
 
 
-def runner_config(profile: Profile) -> dict[str, Any]:
+def runner_config(profile: Profile, imports: Imports) -> dict[str, Any]:
     """The worker's command-line configuration (its import path and frame sizes)."""
-    return {"path": boot.runtime_path(), "max_job_bytes": MAX_JOB_BYTES, "frame_bytes": profile.frame_bytes}
+    return {"path": imports.path, "max_job_bytes": MAX_JOB_BYTES, "frame_bytes": profile.frame_bytes}
 
 
 #: Starts a worker process that waits for its ``confine`` frame (spawned or forked).
 Spawn = Callable[[], Awaitable[Process]]
 
 
-def spawner(profile: Profile, python: str) -> Spawn:
+def spawner(profile: Profile, python: str, imports: Imports | None = None) -> Spawn:
     """Spawn a fresh interpreter per worker (``fresh`` mode)."""
+    config = runner_config(profile, imports or Imports.gateway())
 
     async def spawn() -> Process:
         return await anyio.open_process(
-            boot.command(runner_config(profile), python),
+            boot.command(config, python),
             stdin=PIPE,
             stdout=PIPE,
             stderr=PIPE,
@@ -167,6 +168,7 @@ class Worker:
         site: SiteBind | None = None,
         egress_dir: Path | None = None,
         on_release: Callable[[Worker], None] | None = None,
+        imports: Imports | None = None,
     ) -> Worker:
         """Start a worker with ``spawn``, place it in a new cgroup, confine it, wait until ready.
 
@@ -190,7 +192,7 @@ class Worker:
         try:
             # The worker moves itself into its cgroup as the first thing it does with this
             # frame, before it forks, unshares or runs anything of the plugin's.
-            frame = confine_frame(profile, uid, cgroup.procs_files(), site, egress_dir)
+            frame = confine_frame(profile, uid, cgroup.procs_files(), site, egress_dir, imports)
             await worker.send(frame)
             with anyio.fail_after(profile.start_timeout_seconds):
                 first = await worker.receive()

@@ -1,0 +1,178 @@
+"""Built runtimes: one read-only directory per lock, ``<runtimes dir>/<digest>``, built once.
+
+A runtime is built by the installer sandbox (a ``runtime`` job: the lock with ``--no-deps
+--require-hashes``, so every file pip takes must match a hash in the lock) into a ``.tmp-``
+staging directory, then renamed to its digest: a directory named by a digest is complete.
+Gateways on one host may share the directory (``runtimes_dir``): a lock file per digest
+makes the second one wait for the first one's build instead of doing it again.
+
+The gateway never reads what the installer wrote, as for requirement sets
+(gateway.requirements.sites): it renames the directory, binds it read-only and, when asked
+to, removes it without following symlinks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+import orjson
+import structlog
+
+from airlock.domain.progress import Progress, Stage
+from gateway.profiles import Profile
+from gateway.profiles.runtimes import RuntimeSpec
+from gateway.requirements import installer
+from gateway.requirements.policy import InstallPolicy
+from gateway.requirements.progress import Reporter
+from gateway.sandbox.confinement import Imports
+from gateway.sandbox.launcher import Launcher
+
+log = structlog.get_logger("airlock.runtimes")
+
+_TMP_PREFIX = ".tmp-"
+#: How often a gateway waiting for another one's build looks again.
+_LOCK_POLL_SECONDS = 0.5
+
+
+class Runtimes:
+    """Builds and finds runtimes under ``root``."""
+
+    def __init__(self, root: Path, policy: InstallPolicy, launcher: Launcher, base_profile: Profile) -> None:
+        self.root = root
+        self.policy = policy
+        self._launcher = launcher
+        self._profile = policy.installer_profile(base_profile, runtime_build=True)
+
+    def path(self, spec: RuntimeSpec) -> Path:
+        """Where ``spec`` lives once built."""
+        return self.root / spec.digest
+
+    def ready(self, spec: RuntimeSpec) -> bool:
+        """Whether ``spec`` is built (only complete builds are ever renamed to their digest)."""
+        return self.path(spec).is_dir()
+
+    def manifest(self, spec: RuntimeSpec) -> dict[str, object] | None:
+        """What the gateway recorded about a built runtime (None when it is not built)."""
+        try:
+            data: dict[str, object] = orjson.loads((self.root / f"{spec.digest}.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        return data if self.ready(spec) else None
+
+    async def ensure(self, spec: RuntimeSpec, report: Reporter) -> Path:
+        """Build ``spec`` unless it is built (waiting for another gateway building it); its directory."""
+        if self.ready(spec):
+            return self.path(spec)
+        self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
+        lock = os.open(self.root / f".{spec.digest}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            await self._lock(lock, spec, report)
+            if not self.ready(spec):
+                await self._build(spec, report)
+        finally:
+            os.close(lock)  # releases the flock
+        return self.path(spec)
+
+    @staticmethod
+    async def _lock(fd: int, spec: RuntimeSpec, report: Reporter) -> None:
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if not told:
+                    told = True
+                    await report(Progress(Stage.CHECKING, f"runtime {spec.name!r} is being built by another gateway"))
+                await anyio.sleep(_LOCK_POLL_SECONDS)
+
+    async def _build(self, spec: RuntimeSpec, report: Reporter) -> None:
+        staging = self.root / f"{_TMP_PREFIX}{spec.digest}-{uuid.uuid4().hex}"
+        staging.mkdir(mode=0o700)
+        # The installer's uid differs from the gateway's under a root gateway; nothing but
+        # the installer's bind reaches this directory while it is 0777 (see sites.new_staging).
+        os.chmod(staging, 0o777)  # noqa: S103
+        began = time.monotonic()
+        try:
+            await report(
+                Progress(
+                    Stage.INSTALLING,
+                    f"runtime {spec.name!r}: {len(spec.pins)} packages from {self.policy.source.describe()}",
+                )
+            )
+            packages = await installer.install(
+                self._launcher,
+                self._profile,
+                {
+                    "op": "install",
+                    "kind": "runtime",
+                    "lock": spec.requirements_text(),
+                    "specs": [],
+                    "source_options": self.policy.pip_options(),
+                },
+                staging=staging,
+                report=report,
+                imports=Imports.installer(None),
+                what=f"runtime {spec.name!r}",
+                setting="runtime_build_timeout_seconds",
+            )
+            installed = sorted(f"{p.name}=={p.version}" for p in packages)
+            manifest = {
+                "name": spec.name,
+                "lock": str(spec.path),
+                "installed": installed,
+                "seconds": round(time.monotonic() - began, 1),
+                "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            temporary = self.root / f"{_TMP_PREFIX}{spec.digest}.json"
+            temporary.write_bytes(orjson.dumps(manifest))
+            os.replace(temporary, self.root / f"{spec.digest}.json")
+            os.chmod(staging, 0o755)  # noqa: S103 - readable by every sandbox uid, writable by none
+            os.rename(staging, self.path(spec))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(staging)
+            raise
+        await report(Progress(Stage.INSTALLED, f"runtime {spec.name!r}: {len(installed)} packages"))
+        log.info(
+            "runtime_built",
+            runtime=spec.name,
+            digest=spec.digest[:16],
+            packages=len(installed),
+            seconds=manifest["seconds"],
+        )
+
+    def collect_staging(self) -> list[str]:
+        """Remove leftovers of builds that did not finish (a crashed gateway's)."""
+        removed: list[str] = []
+        if not self.root.is_dir():
+            return removed
+        for entry in self.root.iterdir():
+            if entry.name.startswith(_TMP_PREFIX) and entry.is_dir():
+                # Another gateway sharing the directory may be building into one right now:
+                # only those whose digest lock nobody holds are leftovers.
+                digest = entry.name[len(_TMP_PREFIX) :].split("-", 1)[0]
+                if self._unlocked(digest):
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(entry.name)
+        return removed
+
+    def _unlocked(self, digest: str) -> bool:
+        try:
+            fd = os.open(self.root / f".{digest}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
