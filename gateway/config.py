@@ -204,6 +204,11 @@ class GatewayConfig(BaseSettings):
         description="Where built runtimes live, one read-only directory per lock (content-addressed; "
         "gateways may share it); unset: <data_dir>/runtimes.",
     )
+    wheel_cache_dir: Path | None = Field(
+        default=None,
+        description="Where downloaded wheels are kept, by SHA-256, for every later runtime build and "
+        "requirement set (gateways may share it); unset: <data_dir>/wheels.",
+    )
     runtime_build_timeout_seconds: float = Field(
         default=1800.0, gt=0, le=86_400, description="Wall clock (and CPU seconds) of one runtime build."
     )
@@ -261,7 +266,14 @@ class GatewayConfig(BaseSettings):
         return tuple(sorted(set(normalised)))
 
     @field_validator(
-        "unix_socket", "tls_cert", "tls_key", "tls_client_ca", "requirements_wheelhouse", "runtimes_dir", mode="before"
+        "unix_socket",
+        "tls_cert",
+        "tls_key",
+        "tls_client_ca",
+        "requirements_wheelhouse",
+        "runtimes_dir",
+        "wheel_cache_dir",
+        mode="before",
     )
     @classmethod
     def _empty_path_is_unset(cls, value: object) -> object:
@@ -316,8 +328,10 @@ class GatewayConfig(BaseSettings):
         wheelhouse = self.requirements_wheelhouse
         if wheelhouse is not None and (not wheelhouse.is_absolute() or not wheelhouse.is_dir()):
             raise ValueError(f"requirements_wheelhouse {wheelhouse} is not an absolute path to a directory")
-        if self.runtimes_dir is not None and not self.runtimes_dir.is_absolute():
-            raise ValueError(f"runtimes_dir {self.runtimes_dir} is not an absolute path")
+        for name in ("runtimes_dir", "wheel_cache_dir"):
+            value = getattr(self, name)
+            if value is not None and not value.is_absolute():
+                raise ValueError(f"{name} {value} is not an absolute path")
         if overlap := set(self.requirements_allow) & set(self.requirements_deny):
             raise ValueError(f"requirements_allow and requirements_deny both name {', '.join(sorted(overlap))}")
 
@@ -336,6 +350,11 @@ class GatewayConfig(BaseSettings):
     def runtimes_root(self) -> Path:
         """Where built runtimes live (``runtimes_dir``, or ``<data_dir>/runtimes``)."""
         return self.runtimes_dir if self.runtimes_dir is not None else self.data_dir / "runtimes"
+
+    @property
+    def wheel_cache_root(self) -> Path:
+        """Where downloaded wheels are cached (``wheel_cache_dir``, or ``<data_dir>/wheels``)."""
+        return self.wheel_cache_dir if self.wheel_cache_dir is not None else self.data_dir / "wheels"
 
     @property
     def has_tokens(self) -> bool:

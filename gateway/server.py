@@ -33,6 +33,7 @@ from gateway.registry.service import Registry
 from gateway.registry.store import StoreError
 from gateway.requirements.policy import InstallPolicy
 from gateway.requirements.runtimes import Runtimes
+from gateway.requirements.wheelcache import WheelCache
 from gateway.sandbox import bytecode, probe
 from gateway.sandbox.cgroups import CgroupError, Cgroups
 from gateway.sandbox.confinement import Imports
@@ -221,7 +222,12 @@ class Gateway:
             imports=self._imports,
         )
         policy = InstallPolicy.from_config(config)
-        self.runtimes = Runtimes(config.runtimes_root, policy, self.launcher, self.profiles.resolve(""))
+        cache = WheelCache(config.wheel_cache_root)
+        try:
+            cache.prepare()
+        except OSError as exc:
+            raise AirlockError(f"wheel_cache_dir {config.wheel_cache_root}: {exc}") from None
+        self.runtimes = Runtimes(config.runtimes_root, policy, self.launcher, self.profiles.resolve(""), cache)
         for leftover in self.runtimes.collect_staging():
             log.warning("runtime_build_leftover_removed", directory=leftover)
         try:
@@ -299,6 +305,20 @@ class Gateway:
             log.error("profile_refused", profile=name, reasons=reasons)
         self.profiles.refuse(refused)
         return failures
+
+    async def build_only(self) -> dict[str, str]:
+        """Build the runtimes the profiles need, without serving (``airlock runtimes build``), then close.
+
+        Returns the failures by runtime name (AirlockError when the default profile's fails).
+        """
+        if self._closed:
+            raise AirlockError("this gateway has been stopped; make a new one")
+        try:
+            await self.background.start()
+            return await self.build_runtimes()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close(0)
 
     def _claim_uids(self) -> UidRange:
         """Claim the slice of the sandbox uid range this gateway's sandboxes run as (until stop)."""

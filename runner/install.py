@@ -44,6 +44,10 @@ SITE = "/airlock/site"
 _REPORT = "/tmp/pip-report.json"
 _RESOLVED = "/tmp/pip-resolved.json"
 _LOCK = "/tmp/requirements.txt"
+#: Where pip saves what it downloads: inside the staging directory, moved out by the gateway
+#: (into the shared wheel cache) before the directory is published.
+DOWNLOADS = f"{SITE}/.downloads"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: pip keeps what it downloads for this job only (the sandbox's private /tmp): the dry run's
 #: downloads serve the install that follows.
 _CACHE = "/tmp/pip-cache"
@@ -67,11 +71,13 @@ def _common(source_options: list[str]) -> list[str]:
     ]
 
 
-def pip_arguments(specs: list[str], source_options: list[str]) -> list[str]:
-    """``pip install`` of ``specs`` into ``SITE`` (everything after ``pip``).
+def download_arguments(requirements_file: str, source_options: list[str]) -> list[str]:
+    """``pip download`` of a requirements file into ``DOWNLOADS`` (everything after ``pip``)."""
+    return ["download", "--dest", DOWNLOADS, "--no-deps", *_common(source_options), "-r", requirements_file]
 
-    ``specs`` are exact pins (``name==version``) of a resolved set, or ``-r`` of a lock.
-    """
+
+def install_arguments(requirements_file: str) -> list[str]:
+    """``pip install`` of a requirements file into ``SITE``, offline, from ``DOWNLOADS`` only."""
     return [
         "install",
         "--target",
@@ -80,8 +86,9 @@ def pip_arguments(specs: list[str], source_options: list[str]) -> list[str]:
         "--no-compile",  # compiled below, once, with the workers' settings
         "--report",
         _REPORT,
-        *_common(source_options),
-        *specs,
+        *_common(["--no-index", "--find-links", DOWNLOADS]),
+        "-r",
+        requirements_file,
     ]
 
 
@@ -120,20 +127,67 @@ def _pip(arguments: list[str]) -> int:
         return exc.code if isinstance(exc.code, int) else 2
 
 
-def _pins(report_path: str) -> list[str]:
-    """``name==version`` of what a dry run would install (what the runtime lacks or conflicts with)."""
+def _pins(report_path: str) -> list[tuple[str, str]]:
+    """``(name==version, sha256)`` of what a dry run would install (what the runtime lacks or conflicts with).
+
+    The hash is the one pip verified against the index's (or computed for a local file),
+    "" when the report has none.
+    """
     report: dict[str, Any] = orjson.loads(Path(report_path).read_bytes())
     pins = []
     for item in report.get("install", [])[:_MAX_PACKAGES]:
         metadata = item.get("metadata", {})
         name, version = str(metadata.get("name", "")), str(metadata.get("version", ""))
+        archive = item.get("download_info", {}).get("archive_info", {})
+        digest = str(archive.get("hashes", {}).get("sha256", ""))
+        if not digest and str(archive.get("hash", "")).startswith("sha256="):
+            digest = str(archive["hash"]).removeprefix("sha256=")
         if _NAME.match(name) and _VERSION.match(version):
-            pins.append(f"{name}=={version}")
+            pins.append((f"{name}=={version}", digest if _SHA256.match(digest) else ""))
     return pins
+
+
+def _cached(cache: str | None, hashes: list[str]) -> list[str]:
+    """``--find-links`` of the shared cache's directory of each wheel it holds among ``hashes``.
+
+    The cache is content-addressed (``sha256/<hex>/<file>``, written only by the gateway,
+    which hashed each file itself) and every job that uses it runs pip in hash-checking
+    mode, so a cached file is only ever taken where its hash is the one asked for.
+    """
+    if not cache:
+        return []
+    options = []
+    for digest in hashes:
+        directory = f"{cache}/sha256/{digest}"
+        if _SHA256.match(digest) and os.path.isdir(directory):
+            options += ["--find-links", directory]
+    return options
+
+
+def _download_and_install(lines: list[str], hashes: list[str], source_options: list[str], cache: str | None) -> int:
+    """Fetch ``lines`` (what the cache has is copied, the rest downloaded), then install them offline.
+
+    Downloads land in ``DOWNLOADS``, inside the staging directory, from where the gateway
+    moves them into the shared cache once the job has succeeded.
+    """
+    Path(_LOCK).write_text("".join(f"{line}\n" for line in lines))
+    cached = _cached(cache, hashes) if hashes else []
+    print(f"{len(cached) // 2} of {len(lines)} wheels are in the cache", flush=True)  # noqa: T201 - progress
+    status = _pip(download_arguments(_LOCK, [*source_options, *cached]))
+    if status != 0:
+        return status
+    return _pip(install_arguments(_LOCK))
 
 
 def _failed(status: int, step: str) -> dict[str, Any]:
     return {"op": "installed", "ok": False, "packages": [], "error": f"pip {step} exited with status {status}"}
+
+
+def _runtime_lines(lock: str) -> tuple[list[str], list[str]]:
+    """A lock's requirement lines (as the gateway normalised them) and every hash in them."""
+    lines = [line for line in lock.splitlines() if line.strip()]
+    hashes = [word.removeprefix("--hash=sha256:") for line in lines for word in line.split()[1:]]
+    return lines, hashes
 
 
 def _install(job: dict[str, Any]) -> dict[str, Any]:
@@ -143,10 +197,11 @@ def _install(job: dict[str, Any]) -> dict[str, Any]:
     # --isolated. The sandbox's own private /tmp is the only candidate.
     os.environ["HOME"] = "/tmp"
     source_options = list(job["source_options"])
+    cache = job.get("cache") or None
     if job.get("kind") == "runtime":
-        Path(_LOCK).write_text(str(job["lock"]))
-        print("installing the runtime's pinned packages", flush=True)  # noqa: T201 - progress
-        status = _pip(pip_arguments(["--require-hashes", "-r", _LOCK], source_options))
+        lines, hashes = _runtime_lines(str(job["lock"]))
+        print(f"installing the runtime's {len(lines)} pinned packages", flush=True)  # noqa: T201 - progress
+        status = _download_and_install(lines, hashes, source_options, cache)
         if status != 0:
             return _failed(status, "install")
     else:
@@ -157,8 +212,15 @@ def _install(job: dict[str, Any]) -> dict[str, Any]:
         if not pins:
             print("the runtime already satisfies every requirement", flush=True)  # noqa: T201
             return {"op": "installed", "ok": True, "packages": [], "error": ""}
-        print(f"installing what the runtime lacks: {' '.join(pins)}", flush=True)  # noqa: T201
-        status = _pip(pip_arguments(["--", *pins], source_options))
+        print(f"installing what the runtime lacks: {' '.join(pin for pin, _ in pins)}", flush=True)  # noqa: T201
+        # Hash-checking mode (and the cache) only when every pin has its hash: pip takes all
+        # or none of them.
+        hashes = [digest for _, digest in pins]
+        if all(hashes):
+            lines = [f"{pin} --hash=sha256:{digest}" for pin, digest in pins]
+        else:
+            lines, hashes = [pin for pin, _ in pins], []
+        status = _download_and_install(lines, hashes, source_options, cache)
         if status != 0:
             return _failed(status, "install")
     print("compiling bytecode", flush=True)  # noqa: T201 - progress for the caller

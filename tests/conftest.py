@@ -15,16 +15,20 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import pytest
 
 from airlock.client import AirlockClient
 from gateway.config import ENV_PREFIX, GatewayConfig
-from gateway.profiles.loader import shipped_profiles_dir
+from gateway.profiles.loader import RUNTIMES_SUBDIR, shipped_profiles_dir
+from gateway.profiles.runtimes import DEFAULT_RUNTIME, load_runtimes
 from gateway.sandbox import probe
+from gateway.sandbox.confinement import Imports
 from gateway.server import Gateway
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -96,6 +100,23 @@ def write_profiles(directory: Path) -> Path:
     return directory
 
 
+#: Where the tests' gateways keep built runtimes: shared by every gateway of every session
+#: (runtimes are content-addressed and gateways may share the directory), so the default
+#: runtime is built once per checkout, by the first session that needs it.
+TEST_RUNTIMES = Path(__file__).resolve().parent.parent / ".test-runtimes"
+
+
+def default_runtime_dir() -> Path:
+    """Where the shipped default runtime is built for the tests."""
+    spec = load_runtimes(shipped_profiles_dir() / RUNTIMES_SUBDIR)[DEFAULT_RUNTIME]
+    return TEST_RUNTIMES / spec.digest
+
+
+def sandbox_binds() -> tuple[str, ...]:
+    """The import binds of a sandbox of a profile on the default runtime."""
+    return Imports.runtime(default_runtime_dir()).binds
+
+
 def config_for(directory: Path, profiles: Path) -> GatewayConfig:
     """Test settings: port 0 for both listeners, data below ``directory``."""
     # Pools start with a profile's first invocation: five zygotes per gateway would be waste.
@@ -104,8 +125,30 @@ def config_for(directory: Path, profiles: Path) -> GatewayConfig:
         metrics_listen="127.0.0.1:0",
         data_dir=directory / "data",
         profiles_dir=profiles,
+        runtimes_dir=TEST_RUNTIMES,
+        wheel_cache_dir=TEST_RUNTIMES / "wheels",
         warm_up=False,
     )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the default runtime before the first test that starts a gateway (once per checkout).
+
+    Here rather than in a fixture: the build takes minutes on a fresh machine (pip downloads
+    the runtime from the configured index), which no test's timeout should absorb. The unit
+    tests start no gateway and need no runtime.
+    """
+    if default_runtime_dir().is_dir() or all("tests/unit/" in item.nodeid for item in session.items):
+        return
+    with tempfile.TemporaryDirectory(prefix="airlock-runtime-build-") as temporary:
+        directory = Path(temporary)
+        config = config_for(directory, write_profiles(directory / "profiles"))
+        with pytest.MonkeyPatch.context() as patch:
+            for name in [name for name in os.environ if name.startswith(ENV_PREFIX)]:
+                patch.delenv(name)
+            failures = anyio.run(Gateway(config, host=probed()).build_only)
+    if failures:
+        raise pytest.UsageError(f"the default runtime failed to build: {failures}")
 
 
 @pytest.fixture(scope="module")

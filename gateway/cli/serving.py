@@ -27,6 +27,19 @@ def _open_gateway(config: GatewayConfig) -> Gateway:
         raise CliError(str(exc)) from None
 
 
+async def build_runtimes(config: GatewayConfig) -> dict[str, str]:
+    """Build the runtimes ``config``'s profiles need; the failures by runtime name."""
+    gateway = _open_gateway(config)
+    try:
+        failures = await gateway.build_only()
+    except AirlockError as exc:
+        raise CliError(str(exc)) from None
+    for spec in gateway.profiles.needed_runtimes():
+        if gateway.runtimes.ready(spec):
+            click.echo(f"runtime {spec.name}: {gateway.runtimes.path(spec)}")
+    return failures
+
+
 async def serve_until_signalled(config: GatewayConfig) -> None:
     """Run a gateway until SIGINT or SIGTERM, then stop it gracefully.
 

@@ -19,6 +19,7 @@ from airlock.domain.progress import Progress, Stage
 from gateway.errors import InstallFailed, WorkerFailed
 from gateway.profiles import Profile
 from gateway.requirements.progress import Reporter
+from gateway.requirements.wheelcache import WheelCache
 from gateway.sandbox.confinement import Imports, SiteBind
 from gateway.sandbox.frames import InstalledFrame, InstalledPackage
 from gateway.sandbox.launcher import Launcher
@@ -130,12 +131,14 @@ async def install(
     report: Reporter,
     imports: Imports,
     what: str,
+    cache: WheelCache | None = None,
     setting: str = "requirements_timeout_seconds",
 ) -> list[InstalledPackage]:
     """Run the installer ``job`` into ``staging``; the packages pip installed, or InstallFailed with pip's error.
 
     ``what`` names what is installed in messages ("requirements", "runtime 'x'"), ``setting``
-    the setting that bounds its time.
+    the setting that bounds its time. What the installer downloaded goes into ``cache`` once
+    it succeeded, and out of ``staging`` either way.
     """
     output = _Output(report, profile.stdio_bytes)
     try:
@@ -159,4 +162,8 @@ async def install(
     if not answer.ok:
         tail = output.error_tail()
         raise InstallFailed(f"installing {what} failed ({answer.error}): {tail}{_hint(tail)}")
+    if cache is not None:
+        ingested = await anyio.to_thread.run_sync(cache.ingest, staging)
+        if ingested.added:
+            await report(Progress(Stage.OUTPUT, f"cached {len(ingested.added)} downloaded wheels"))
     return answer.packages

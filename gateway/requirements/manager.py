@@ -97,11 +97,12 @@ class Requirements:
             packages = await installer.install(
                 self._launcher,
                 self._profile,
-                {"op": "install", "kind": "set", "specs": list(wanted), "source_options": self.policy.pip_options()},
+                self.policy.job("set", specs=list(wanted)),
                 staging=staging,
                 report=report,
                 imports=Imports.installer(runtime),
                 what="requirements",
+                cache=self._runtimes.cache,
             )
             installed = tuple(sorted(f"{p.name}=={p.version}" for p in packages))
             await report(Progress(Stage.VERIFYING, f"{len(installed)} packages"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gateway.config import GatewayConfig
 from gateway.errors import PackageRefused
@@ -34,6 +35,8 @@ class InstallPolicy:
     timeout_seconds: float = 300.0
     memory_mib: int = 1024
     disk_mib: int = 1024
+    #: The shared wheel cache (gateway.requirements.wheelcache), shown to installers read-only.
+    cache_dir: Path | None = None
     build_timeout_seconds: float = 1800.0
     build_disk_mib: int = 2048
 
@@ -54,6 +57,7 @@ class InstallPolicy:
             timeout_seconds=config.requirements_timeout_seconds,
             memory_mib=config.requirements_memory_mib,
             disk_mib=config.requirements_disk_mib,
+            cache_dir=config.wheel_cache_root,
             build_timeout_seconds=config.runtime_build_timeout_seconds,
             build_disk_mib=config.runtime_build_disk_mib,
         )
@@ -67,9 +71,17 @@ class InstallPolicy:
             if self.allow and name not in self.allow:
                 raise PackageRefused(f"package {name!r} ({how}) is not in requirements_allow")
 
-    def pip_options(self) -> list[str]:
-        """Pip's source options (the installer runs with ``--isolated``: these are all it uses)."""
-        return self.source.pip_options()
+    def job(self, kind: str, **fields: object) -> dict[str, object]:
+        """An installer job: ``kind`` "runtime" (``lock``) or "set" (``specs``), with the source and cache."""
+        return {
+            "op": "install",
+            "kind": kind,
+            "specs": [],
+            # The installer runs pip with --isolated: these are all the source options it uses.
+            "source_options": self.source.pip_options(),
+            "cache": str(self.cache_dir) if self.cache_dir else "",
+            **fields,
+        }
 
     def installer_profile(self, base: Profile, *, runtime_build: bool = False) -> Profile:
         """An installer sandbox's profile: ``base``'s isolation with the installer's limits.
@@ -111,7 +123,11 @@ class InstallPolicy:
                 "stdio_bytes": 64 * 1024 * 1024,
                 "output_keep_bytes": 64 * 1024,
                 **network,
-                "readonly_paths": (*base.readonly_paths, *self.source.readonly_paths()),
+                "readonly_paths": (
+                    *base.readonly_paths,
+                    *self.source.readonly_paths(),
+                    *((str(self.cache_dir),) if self.cache_dir else ()),
+                ),
                 "start_timeout_seconds": max(base.start_timeout_seconds, 30.0),
                 "max_concurrent": 1 if runtime_build else 2,
             }

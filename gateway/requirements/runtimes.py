@@ -31,6 +31,7 @@ from gateway.profiles.runtimes import RuntimeSpec
 from gateway.requirements import installer
 from gateway.requirements.policy import InstallPolicy
 from gateway.requirements.progress import Reporter
+from gateway.requirements.wheelcache import WheelCache
 from gateway.sandbox.confinement import Imports
 from gateway.sandbox.launcher import Launcher
 
@@ -44,8 +45,11 @@ _LOCK_POLL_SECONDS = 0.5
 class Runtimes:
     """Builds and finds runtimes under ``root``."""
 
-    def __init__(self, root: Path, policy: InstallPolicy, launcher: Launcher, base_profile: Profile) -> None:
+    def __init__(
+        self, root: Path, policy: InstallPolicy, launcher: Launcher, base_profile: Profile, cache: WheelCache
+    ) -> None:
         self.root = root
+        self.cache = cache
         self.policy = policy
         self._launcher = launcher
         self._profile = policy.installer_profile(base_profile, runtime_build=True)
@@ -110,17 +114,12 @@ class Runtimes:
             packages = await installer.install(
                 self._launcher,
                 self._profile,
-                {
-                    "op": "install",
-                    "kind": "runtime",
-                    "lock": spec.requirements_text(),
-                    "specs": [],
-                    "source_options": self.policy.pip_options(),
-                },
+                self.policy.job("runtime", lock=spec.requirements_text()),
                 staging=staging,
                 report=report,
                 imports=Imports.installer(None),
                 what=f"runtime {spec.name!r}",
+                cache=self.cache,
                 setting="runtime_build_timeout_seconds",
             )
             installed = sorted(f"{p.name}=={p.version}" for p in packages)

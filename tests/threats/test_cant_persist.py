@@ -21,7 +21,7 @@ import pytest
 
 from airlock.client import AirlockClient, Event
 from gateway.sandbox.cgroups import Cgroups
-from gateway.sandbox.confinement import runtime_binds
+from tests.conftest import sandbox_binds
 from tests.helpers import sandbox_alive, sandbox_gone
 from tests.threats.probe import Attacked, attack, function_id, plugin_source, while_holding
 
@@ -32,7 +32,7 @@ LISTENING = "airlock listening on "
 SOURCE_FILE = "function_persist_fast.py"
 #: A runtime installed below /tmp (a checkout in /tmp) is bound read-only into the sandbox's
 #: /tmp at the same path; its first directory is then part of every listing.
-RUNTIME_IN_TMP = sorted({p.split("/")[2] for p in runtime_binds() if p.startswith("/tmp/")})
+RUNTIME_IN_TMP = sorted({p.split("/")[2] for p in sandbox_binds() if p.startswith("/tmp/")})
 
 
 def tmp_listing(*names: str) -> list[str]:

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from airlock.client import AirlockClient
-from gateway.sandbox.confinement import SYSTEM_PATHS, runtime_binds
+from gateway.sandbox.confinement import SYSTEM_PATHS
 from gateway.server import Gateway
 from runner import boot
+from tests.conftest import sandbox_binds
 from tests.threats.probe import attack, needs_landlock
 
 pytestmark = [pytest.mark.anyio]
@@ -25,7 +26,7 @@ RUNNER_MAIN = str(Path(boot.__file__).resolve().parent / "main.py")
 #: The first component of every runtime bind (the Python installation, the runner, the system
 #: libraries), plus the sandbox's own /dev, /proc and /tmp: the whole of the sandbox's root.
 EXPECTED_ROOT = sorted(
-    {Path(p).parts[1] for p in [*runtime_binds(), *SYSTEM_PATHS] if os.path.lexists(p)} | {"dev", "proc", "tmp"}
+    {Path(p).parts[1] for p in [*sandbox_binds(), *SYSTEM_PATHS] if os.path.lexists(p)} | {"dev", "proc", "tmp"}
 )
 HOST_ETC = ["/etc/shadow", "/etc/passwd", "/etc/hosts", "/etc/hostname"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from runner.install import _REPORT, SITE, pip_arguments
+from runner.install import _REPORT, DOWNLOADS, SITE, download_arguments, install_arguments, resolve_arguments
 
 PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"
 
@@ -42,21 +42,53 @@ def test_the_private_entry_point_the_runner_imports_exists() -> None:
     assert callable(main)
 
 
-def test_pips_parser_reads_the_runners_command_line_as_meant() -> None:
+def test_pips_parser_reads_the_installers_download_as_meant() -> None:
     from pip._internal.commands import create_command  # noqa: PLC0415 - pip's own option parser
 
-    argv = pip_arguments(["requests==2.32.3"], ["--no-index", "--find-links", "/wheels"])
-    assert argv[0] == "install"
+    source = ["--index-url", "https://index.example/simple", "--find-links", "/cache/sha256/ab", "--retries", "1"]
+    argv = download_arguments("/tmp/requirements.txt", source)
+    assert argv[0] == "download"
     # isolated=True: what pip's main does on seeing --isolated (no config files or PIP_* variables).
+    options, args = create_command("download", isolated=True).parse_args(argv[1:])
+    assert args == []
+    assert options.requirements == ["/tmp/requirements.txt"]
+    assert options.download_dir == DOWNLOADS
+    assert options.ignore_dependencies is True
+    assert options.format_control.only_binary == {":all:"}
+    assert options.isolated_mode is True
+    assert options.index_url == "https://index.example/simple"
+    assert options.find_links == ["/cache/sha256/ab"]
+    assert options.retries == 1
+    assert options.cache_dir == "/tmp/pip-cache"  # the sandbox's private /tmp, this job only
+    assert options.no_input is True
+    assert options.progress_bar == "off"
+
+
+def test_pips_parser_reads_the_installers_offline_install_as_meant() -> None:
+    from pip._internal.commands import create_command  # noqa: PLC0415
+
+    argv = install_arguments("/tmp/requirements.txt")
+    assert argv[0] == "install"
     options, args = create_command("install", isolated=True).parse_args(argv[1:])
-    assert args == ["requests==2.32.3"]
+    assert args == []
+    assert options.requirements == ["/tmp/requirements.txt"]
     assert options.target_dir == SITE
     assert options.json_report_file == _REPORT
     assert options.format_control.only_binary == {":all:"}
-    assert options.isolated_mode is True
     assert options.no_index is True
-    assert options.find_links == ["/wheels"]
+    assert options.find_links == [DOWNLOADS]
+    assert options.ignore_dependencies is True
     assert options.compile is False
-    assert options.cache_dir is False  # --no-cache-dir
-    assert options.no_input is True
-    assert options.progress_bar == "off"
+
+
+def test_pips_parser_reads_the_resolution_as_meant() -> None:
+    from pip._internal.commands import create_command  # noqa: PLC0415
+
+    argv = resolve_arguments(["requests==2.32.3"], ["--no-index", "--find-links", "/wheels"])
+    options, args = create_command("install", isolated=True).parse_args(argv[1:])
+    assert args == ["requests==2.32.3"]
+    assert options.dry_run is True
+    assert options.target_dir is None  # resolved against the runtime on sys.path, installed nowhere
+    assert options.json_report_file.endswith(".json")
+    assert options.format_control.only_binary == {":all:"}
+    assert options.no_index is True
