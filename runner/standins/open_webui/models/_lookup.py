@@ -1,8 +1,8 @@
-"""One lookup by id, asked of the host (runs in the sandbox)."""
+"""Lookups asked of the host, and the base of the stand-in repositories (runs in the sandbox)."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from pydantic import BaseModel
 
@@ -23,3 +23,29 @@ async def by_id(method: str, what: str, model: type[ModelT], id: Any) -> ModelT 
     if value is None:
         return None
     return model.model_validate(value)
+
+
+class Table:
+    """Base of the stand-in repositories (``Users``, ``Models``, ...): a missing method says why.
+
+    Upstream's repositories also insert, update and delete. Here a plugin only reads, through
+    its host: the server's database is what the sandbox withholds. Asking for any method
+    this stand-in lacks (a write above all) fails where it is named, before any call,
+    with a message listing what exists instead of a bare ``AttributeError``.
+    """
+
+    #: The name plugins know the singleton by (``Models``).
+    _name: ClassVar[str]
+
+    def __getattr__(self, attribute: str) -> NoReturn:
+        # Only called for attributes the class lacks; dunder probes (copy, pickle) stay plain.
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        provided = ", ".join(sorted(a for a in dir(type(self)) if not a.startswith("_")))
+        raise AttributeError(
+            f"{self._name}.{attribute} is not available in Airlock's sandbox: {self._name} here has only "
+            f"{provided}, answered by the host; a plugin reads Open WebUI's records and never writes "
+            f"them (see Airlock's docs/COMPATIBILITY.md)",
+            name=attribute,
+            obj=self,
+        )
