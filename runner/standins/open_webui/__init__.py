@@ -22,6 +22,7 @@ PROVIDED = (
     "open_webui.models.users (Users, UserModel)",
     "open_webui.models.chats (Chats, ChatModel)",
     "open_webui.models.files (Files, FileModel)",
+    "open_webui.models.models (Models, ModelModel, ModelForm, ModelMeta, ModelParams)",
     "open_webui.utils.misc (message helpers)",
 )
 

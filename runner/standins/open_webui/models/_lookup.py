@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 from pydantic import BaseModel
@@ -23,6 +24,25 @@ async def by_id(method: str, what: str, model: type[ModelT], id: Any) -> ModelT 
     if value is None:
         return None
     return model.model_validate(value)
+
+
+async def listed(method: str, what: str, model: type[ModelT], args: dict[str, Any]) -> list[ModelT]:
+    """The host's answer to ``method``, a list of records, each built as ``model``."""
+    value = await host.request(method, args, what)
+    if not isinstance(value, list):
+        raise TypeError(f"{what}: the host answered {type(value).__name__}, not a list of records")
+    return [model.model_validate(item) for item in value]
+
+
+def ids_of(what: str, ids: Any) -> list[str]:
+    """A list of record ids as upstream takes them (any iterable of strings), for the host."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise TypeError(f"{what}: ids must be a list of str, got {type(ids).__name__}")
+    listed_ids = list(ids)
+    for item in listed_ids:
+        if not isinstance(item, str):
+            raise TypeError(f"{what}: ids must be a list of str, found a {type(item).__name__}")
+    return listed_ids
 
 
 class Table:

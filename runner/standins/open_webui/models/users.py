@@ -45,6 +45,20 @@ class UserModel(BaseModel):
     created_at: int = 0
 
 
+class UserNameResponse(BaseModel):
+    """A user as upstream shows one to others (the owner of a model in ``Models.get_models``)."""
+
+    id: str
+    name: str
+    role: str = "pending"  # upstream requires it; a host that omits it gets UserModel's default
+
+
+class UserResponse(UserNameResponse):
+    """``UserNameResponse`` with the email, as upstream's; other fields of the host's user are dropped."""
+
+    email: str
+
+
 class UsersTable(Table):
     """The part of Open WebUI's ``Users`` repository plugins use: its lookups, never its writes."""
 
