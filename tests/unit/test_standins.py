@@ -22,7 +22,23 @@ STANDINS = Path(runner.__file__).resolve().parent / "standins"
 
 
 @pytest.fixture
-def owui(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+def made(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The directories the stand-ins create, recorded instead of created.
+
+    ``open_webui.config`` creates its directories in /tmp, as upstream does in its data
+    directory: inside a sandbox that is the sandbox's own /tmp, here the test host's.
+    """
+    created: list[Path] = []
+
+    def mkdir(path: Path, mode: int = 0o777, parents: bool = False, exist_ok: bool = False) -> None:
+        created.append(path)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    return created
+
+
+@pytest.fixture
+def owui(monkeypatch: pytest.MonkeyPatch, made: list[Path]) -> Iterator[ModuleType]:
     """The stand-in package on sys.path, and nothing of it left behind afterwards."""
     monkeypatch.syspath_prepend(str(STANDINS))
     meta_path = list(sys.meta_path)
@@ -104,3 +120,60 @@ async def test_lookup_arguments_are_checked_before_the_host_is_asked(owui: Modul
         await models.get_models(ids=["a", 2])
     with pytest.raises(TypeError, match=re.escape("Models.get_base_models: tag must be a str")):
         await models.get_base_models(tag=["work"])
+
+
+def test_env_gives_upstreams_defaults_for_an_empty_environment(owui: ModuleType) -> None:
+    env = _module("open_webui.env")
+    assert (env.VERSION, env.WEBUI_NAME, env.ENV, env.GLOBAL_LOG_LEVEL) == ("0.12.4", "Open WebUI", "dev", "INFO")
+    assert env.SRC_LOG_LEVELS == {}  # upstream's legacy dict is empty too
+    assert Path("/tmp/open_webui_data") == env.DATA_DIR
+    assert env.AIOHTTP_CLIENT_TIMEOUT is None
+    assert "WEBUI_SECRET_KEY" not in env.__all__
+    assert "VERSION" in env.__all__
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "why"),
+    [
+        ("open_webui.env", "WEBUI_SECRET_KEY", "one of the Open WebUI server's secrets"),
+        ("open_webui.env", "DATABASE_URL", "one of the Open WebUI server's secrets"),
+        ("open_webui.env", "REDIS_URL", "one of the Open WebUI server's secrets"),
+        ("open_webui.config", "OPENAI_API_KEYS", "one of the Open WebUI server's secrets"),
+        ("open_webui.config", "OAUTH_CLIENT_SECRET", "one of the Open WebUI server's secrets"),
+        ("open_webui.env", "STATIC_DIR", "only Open WebUI's non-secret constants are provided"),
+        ("open_webui.config", "ENABLE_SIGNUP", "only Open WebUI's non-secret constants are provided"),
+    ],
+)
+def test_a_constant_not_provided_fails_to_import_saying_why(owui: ModuleType, module: str, name: str, why: str) -> None:
+    with pytest.raises(ImportError) as refused:
+        exec(f"from {module} import {name}", {})  # noqa: S102 - the import statement itself is under test
+    message = str(refused.value)
+    assert message.startswith(f"{module}.{name} is not available in Airlock's sandbox: ")
+    assert why in message
+    assert "WEBUI_NAME" in message  # what exists is listed
+    assert "docs/COMPATIBILITY.md" in message
+    with pytest.raises(ImportError):  # read as an attribute too: a plugin never sees a value
+        getattr(_module(module), name)
+
+
+def test_names_that_are_not_constants_keep_the_plain_attribute_error(owui: ModuleType) -> None:
+    env = _module("open_webui.env")
+    assert getattr(env, "log", None) is None
+    assert not hasattr(env, "__path__")
+    with pytest.raises(AttributeError, match="has no attribute 'something'"):
+        env.something  # noqa: B018 - the access itself is under test
+
+
+def test_config_reexports_env_and_creates_its_directories(owui: ModuleType, made: list[Path]) -> None:
+    config = _module("open_webui.config")
+    assert ("Open WebUI", Path("/tmp/open_webui_data")) == (config.WEBUI_NAME, config.DATA_DIR)
+    assert (config.WEBUI_URL, config.DEFAULT_LOCALE, config.DEFAULT_MODELS) == ("", "", None)
+    assert made == [Path("/tmp/open_webui_data/uploads"), Path("/tmp/open_webui_data/cache")]
+    assert Path("/tmp/open_webui_data/cache") == config.CACHE_DIR
+
+
+def test_an_unknown_open_webui_module_lists_what_exists(owui: ModuleType) -> None:
+    with pytest.raises(ModuleNotFoundError) as refused:
+        _module("open_webui.main")
+    assert "open_webui.models.models (Models" in str(refused.value)
+    assert "open_webui.env and open_webui.config" in str(refused.value)
