@@ -34,7 +34,17 @@ CALL_DISCONNECTED_VALUE: Final = {"error": "Client session disconnected."}
 #: (``host_request`` frames, HostRequest messages). A host lists those it answers in
 #: ``Start.host_capabilities``.
 HOST_METHODS: Final = frozenset(
-    {"generate_chat_completion", "users.get_user_by_id", "chats.get_chat_by_id", "files.get_file_by_id"}
+    {
+        "generate_chat_completion",
+        "users.get_user_by_id",
+        "chats.get_chat_by_id",
+        "files.get_file_by_id",
+        "models.get_model_by_id",
+        "models.get_models_by_ids",
+        "models.get_all_models",
+        "models.get_models",
+        "models.get_base_models",
+    }
 )
 
 

@@ -144,7 +144,8 @@ def _json_option(name: str, what: str, *, object_only: bool = True) -> Callable[
 @click.option(
     "--host-data",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help='Answer Users/Chats/Files lookups from a JSON file {"users": {id: ...}, "chats": ..., "files": ...}.',
+    help='Answer Users/Chats/Files/Models lookups from a JSON file {"users": {id: ...}, "chats": ..., '
+    '"files": ..., "models": ...}.',
 )
 @click.option("--json", "as_json", is_flag=True, help="Print every message as a JSON line.")
 @click.pass_obj

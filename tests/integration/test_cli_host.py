@@ -16,6 +16,7 @@ from tests.integration.test_cli import AIRLOCK, Served, put, serving
 pytestmark = pytest.mark.timeout(90)
 
 COMPAT = Path(__file__).parent.parent / "compat" / "plugins"
+PLUGINS = Path(__file__).parent.parent / "plugins"
 USER = {"id": "u-7", "email": "lin@example.com", "name": "Lin", "role": "user"}
 BODY = {"model": "llama3", "messages": [{"role": "user", "content": "hello there"}], "chat_id": "c-1"}
 
@@ -90,10 +91,25 @@ def test_lookups_come_from_host_data(server: Served, tmp_path: Path) -> None:
     assert json.loads(done.stdout.splitlines()[-1]) == [{"id": "f-1", "name": "a.txt", "words": 2}]
 
 
+def test_models_come_from_host_data_with_their_owners(server: Served, tmp_path: Path) -> None:
+    put(server, PLUGINS / "host_models.py")
+    base = {"id": "llama3", "user_id": "u-7", "name": "Llama 3", "params": {}, "meta": {}, "is_active": True}
+    custom = {**base, "id": "brief", "base_model_id": "llama3", "name": "Brief"}
+    data = tmp_path / "host.json"
+    data.write_text(json.dumps({"models": {"llama3": base, "brief": custom}}))
+    body = json.dumps({"mode": "lists", "ids": ["brief"]})
+    done = invoke(server, "host_models", "--body", body, "--user", json.dumps(USER), "--host-data", str(data))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "all": ["llama3", "brief"], "by_ids": ["brief"], "custom": [["brief", "lin@example.com"]], "base": ["llama3"],
+    }  # fmt: skip
+    assert "» host request models.get_models" in done.stderr
+
+
 def test_malformed_host_data_is_a_usage_error(server: Served, tmp_path: Path) -> None:
     data = tmp_path / "host.json"
     data.write_text(json.dumps({"groups": {}}))
     done = invoke(server, "anything", "--host-data", str(data))
     assert done.returncode == 2
     assert "--host-data" in done.stderr
-    assert "only the keys users, chats, files" in done.stderr
+    assert "only the keys users, chats, files, models" in done.stderr

@@ -3,9 +3,9 @@
 Plugins import Open WebUI internals at module level (``from open_webui.models.users import
 Users``). The server's database, models and HTTP clients do not exist inside a sandbox, so
 this package provides the few internals plugins actually use, each either pure (message
-helpers) or proxied to the host over the invocation's stream (runner.host). Any other
-``open_webui.*`` module fails to import with a message that says so, instead of a bare
-``No module named ...``.
+helpers, the non-secret constants of ``env`` and ``config``) or proxied to the host over
+the invocation's stream (runner.host). Any other ``open_webui.*`` module fails to import
+with a message that says so, instead of a bare ``No module named ...``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ PROVIDED = (
     "open_webui.models.users (Users, UserModel)",
     "open_webui.models.chats (Chats, ChatModel)",
     "open_webui.models.files (Files, FileModel)",
+    "open_webui.models.models (Models, ModelModel, ModelForm, ModelMeta, ModelParams)",
     "open_webui.utils.misc (message helpers)",
+    "open_webui.env and open_webui.config (VERSION, WEBUI_NAME and other non-secret constants)",
 )
 
 

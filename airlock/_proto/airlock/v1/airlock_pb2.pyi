@@ -701,8 +701,10 @@ class Start(_message.Message):
     def host_capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Host requests this host answers (HostRequest.method values; see HOST REQUESTS in
         docs/API.md): "generate_chat_completion", "users.get_user_by_id",
-        "chats.get_chat_by_id", "files.get_file_by_id". A plugin using a stand-in whose
-        method is not listed gets an error at once, and the host is never asked.
+        "chats.get_chat_by_id", "files.get_file_by_id", "models.get_model_by_id",
+        "models.get_models_by_ids", "models.get_all_models", "models.get_models",
+        "models.get_base_models". A plugin using a stand-in whose method is not listed
+        gets an error at once, and the host is never asked.
         An unknown name is INVALID_ARGUMENT.
         """
 
@@ -969,8 +971,8 @@ class HostRequest(_message.Message):
     seq: _builtins.int
     request_id: _builtins.str
     method: _builtins.str
-    """"generate_chat_completion", "users.get_user_by_id", "chats.get_chat_by_id" or
-    "files.get_file_by_id".
+    """One of Start.host_capabilities: "generate_chat_completion", "users.get_user_by_id",
+    "chats.get_chat_by_id", "files.get_file_by_id" or one of the "models.*" lookups.
     """
     args_json: _builtins.bytes
     """The arguments, a JSON object (per method: docs/API.md)."""

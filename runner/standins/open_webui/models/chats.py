@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ._lookup import by_id
+from ._lookup import Table, by_id
 
 
 class ChatModel(BaseModel):
@@ -33,8 +33,10 @@ class ChatModel(BaseModel):
     timer_at: int | None = None
 
 
-class ChatTable:
-    """The part of Open WebUI's ``Chats`` repository plugins use."""
+class ChatTable(Table):
+    """The part of Open WebUI's ``Chats`` repository plugins use: its lookups, never its writes."""
+
+    _name = "Chats"
 
     async def get_chat_by_id(self, id: str, db: Any = None) -> ChatModel | None:
         """The chat with this id (the host's method ``chats.get_chat_by_id``), or None."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ._lookup import by_id
+from ._lookup import Table, by_id
 
 
 class FileModel(BaseModel):
@@ -30,8 +30,10 @@ class FileModel(BaseModel):
     updated_at: int | None = None
 
 
-class FilesTable:
-    """The part of Open WebUI's ``Files`` repository plugins use."""
+class FilesTable(Table):
+    """The part of Open WebUI's ``Files`` repository plugins use: its lookups, never its writes."""
+
+    _name = "Files"
 
     async def get_file_by_id(self, id: str, db: Any = None) -> FileModel | None:
         """The file record with this id (the host's method ``files.get_file_by_id``), or None."""

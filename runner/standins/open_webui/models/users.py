@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._lookup import by_id
+from ._lookup import Table, by_id
 
 
 class UserModel(BaseModel):
@@ -45,8 +45,24 @@ class UserModel(BaseModel):
     created_at: int = 0
 
 
-class UsersTable:
-    """The part of Open WebUI's ``Users`` repository plugins use."""
+class UserNameResponse(BaseModel):
+    """A user as upstream shows one to others (the owner of a model in ``Models.get_models``)."""
+
+    id: str
+    name: str
+    role: str = "pending"  # upstream requires it; a host that omits it gets UserModel's default
+
+
+class UserResponse(UserNameResponse):
+    """``UserNameResponse`` with the email, as upstream's; other fields of the host's user are dropped."""
+
+    email: str
+
+
+class UsersTable(Table):
+    """The part of Open WebUI's ``Users`` repository plugins use: its lookups, never its writes."""
+
+    _name = "Users"
 
     async def get_user_by_id(self, id: str, db: Any = None) -> UserModel | None:
         """The user with this id (the host's method ``users.get_user_by_id``), or None."""
