@@ -95,9 +95,11 @@ def parse_lock(name: str, path: Path, text: str) -> RuntimeSpec:
     lines: list[str] = []
     for number, line in _logical_lines(text):
         where = f"{path}:{number}"
-        spec, *options = line.split()
-        if spec.startswith("-"):
-            raise ProfileError(f"{where}: runtime locks hold pinned packages only, not pip options ({spec!r})")
+        tokens = line.split()
+        first_option = next((i for i, token in enumerate(tokens) if token.startswith("-")), len(tokens))
+        spec, options = " ".join(tokens[:first_option]), tokens[first_option:]
+        if not spec:
+            raise ProfileError(f"{where}: runtime locks hold pinned packages only, not pip options ({tokens[0]!r})")
         try:
             requirement = Requirement(spec)
         except InvalidRequirement as exc:
