@@ -1,11 +1,16 @@
-"""Build tiny wheels in tests (zipfile, no build backend, no network): a local wheelhouse."""
+"""Build tiny wheels and sdists in tests (zipfile/tarfile, no build backend, no network)."""
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import io
+import tarfile
 import zipfile
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
 
 
 def _record_line(path: str, data: bytes) -> str:
@@ -33,6 +38,46 @@ def build_wheel(
         for member, data in contents.items():
             wheel.writestr(member, data)
         wheel.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+def wheel_metadata(wheel: Path) -> bytes:
+    """The ``METADATA`` file of ``wheel``, byte for byte (what PEP 658 serves beside it)."""
+    with zipfile.ZipFile(wheel) as archive:
+        (member,) = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+        return archive.read(member)
+
+
+def build_sdist(
+    directory: Path, name: str, version: str, files: dict[str, str], requires: tuple[str, ...] = ()
+) -> Path:
+    """Write the sdist ``<name>-<version>.tar.gz`` (PEP 625 name) holding ``files`` into ``directory``.
+
+    A real sdist's layout: one top directory with ``PKG-INFO`` and a ``pyproject.toml``
+    naming setuptools as its build backend. Building it needs setuptools from somewhere;
+    the tests only need it to exist as an sdist (what a wheels-only installer must refuse).
+    The archive is reproducible (fixed mtimes and owners), so its hash is stable.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    base = f"{canonicalize_name(name).replace('-', '_')}-{version}"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    dependencies = "".join(f"{r!r}, " for r in requires)
+    pyproject = (
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{dependencies}]\n'
+    )
+    contents = {"PKG-INFO": metadata, "pyproject.toml": pyproject, **files}
+    path = directory / f"{base}.tar.gz"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for member, text in contents.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{base}/{member}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            archive.addfile(info, io.BytesIO(data))
+    # Compressed apart: tarfile's "w:gz" stamps the current time into the gzip header.
+    path.write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
     return path
 
 
