@@ -23,7 +23,9 @@ def test_pips_configuration_is_read_as_pip_reads_it(monkeypatch: pytest.MonkeyPa
     assert source.extra_index_urls == ("https://extra.example/simple",)
     assert source.find_links == (str(tmp_path),)
     assert source.egress_allow() == ("mirror.example:8443", "extra.example:443")
-    assert source.readonly_paths() == (str(tmp_path.resolve()),)
+    # The CA bundle too, when pip's configuration names one (this machine's does).
+    expected = (str(tmp_path.resolve()), *((str(Path(source.cert).resolve()),) if source.cert else ()))
+    assert source.readonly_paths() == expected
 
 
 def test_no_index_in_pips_configuration_means_no_index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
