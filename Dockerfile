@@ -41,6 +41,14 @@ RUN pip install --no-cache-dir /src && rm -rf /src
 RUN python -c "from gateway.sandbox import bytecode; assert bytecode.precompile() and not bytecode.stale()"
 WORKDIR /
 
+# The default plugin runtime (Open WebUI 0.12.4's packages, ~760 MB), baked in so that the
+# gateway starts at once instead of building it on first start. Outside the data volume: it
+# belongs to this image (its content address includes the interpreter). --unconfined because
+# `docker build` can make no sandbox; the lock pins every wheel by hash, so pip takes exactly
+# those files and runs none of their code (docs/RUNTIMES.md).
+ENV AIRLOCK_RUNTIMES_DIR=/opt/airlock/runtimes
+RUN airlock runtimes build --unconfined && rm -rf /root/.cache/pip
+
 # Listen on every interface of the container, or published ports cannot reach the gateway.
 # A non-loopback gRPC listener needs authentication: docker-compose.yml refuses to start
 # without AIRLOCK_ADMIN_TOKEN and AIRLOCK_INVOKER_TOKEN, and the gateway warns loudly when

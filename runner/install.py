@@ -226,7 +226,9 @@ def _install(job: dict[str, Any]) -> dict[str, Any]:
     print("compiling bytecode", flush=True)  # noqa: T201 - progress for the caller
     # Same interpreter and optimisation level as the workers, and the path they import
     # from, so the .pyc files are valid there and nothing is ever compiled at run time.
-    if not compileall.compile_dir(SITE, quiet=1, workers=1):
+    # A runtime is bound at its own path (compile_as), a set at SITE: the .pyc files name
+    # their sources where the sandboxes that import them see them.
+    if not compileall.compile_dir(SITE, quiet=1, workers=1, ddir=str(job.get("compile_as") or SITE)):
         # A file that is not valid Python 3 (a template, test data) stays uncompiled, as
         # it would stay unimportable; the package itself may never import it.
         print("some files did not compile (listed above)", flush=True)  # noqa: T201

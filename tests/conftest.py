@@ -62,10 +62,14 @@ def _no_airlock_environment() -> Iterator[None]:
 
     A gateway's settings read them (an exported admin token would turn every test's
     requests UNAUTHENTICATED), and so do the ``airlock`` commands the CLI tests start.
+    Two are set instead: every gateway, those the CLI tests start included, shares the
+    tests' built runtimes and wheel cache (see TEST_RUNTIMES).
     """
     with pytest.MonkeyPatch.context() as patch:
         for name in [name for name in os.environ if name.startswith(ENV_PREFIX)]:
             patch.delenv(name)
+        for name, value in shared_settings().items():
+            patch.setenv(name, value)
         yield
 
 
@@ -104,6 +108,16 @@ def write_profiles(directory: Path) -> Path:
 #: (runtimes are content-addressed and gateways may share the directory), so the default
 #: runtime is built once per checkout, by the first session that needs it.
 TEST_RUNTIMES = Path(__file__).resolve().parent.parent / ".test-runtimes"
+TEST_WHEELS = TEST_RUNTIMES / "wheels"
+
+
+def shared_settings() -> dict[str, str]:
+    """The ``AIRLOCK_*`` variables every test gateway gets: the shared runtimes and wheel cache.
+
+    Tests that clear the environment to start an ``airlock`` command keep these, or each
+    such gateway would build the default runtime again.
+    """
+    return {f"{ENV_PREFIX}RUNTIMES_DIR": str(TEST_RUNTIMES), f"{ENV_PREFIX}WHEEL_CACHE_DIR": str(TEST_WHEELS)}
 
 
 def default_runtime_dir() -> Path:
@@ -126,7 +140,7 @@ def config_for(directory: Path, profiles: Path) -> GatewayConfig:
         data_dir=directory / "data",
         profiles_dir=profiles,
         runtimes_dir=TEST_RUNTIMES,
-        wheel_cache_dir=TEST_RUNTIMES / "wheels",
+        wheel_cache_dir=TEST_WHEELS,
         warm_up=False,
     )
 

@@ -115,8 +115,14 @@ def runtimes() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A TOML file of settings (the names below, with underscores).",
 )
+@click.option(
+    "--unconfined",
+    is_flag=True,
+    help="Run pip directly, without a sandbox: only for image builds, where none can be made "
+    "(the locks pin every file by hash; see docs/RUNTIMES.md).",
+)
 @settings_options
-def build(config_file: Path | None, **options: Any) -> None:
+def build(config_file: Path | None, unconfined: bool, **options: Any) -> None:
     """Build, ahead of time, every runtime the profiles name (what `serve` would build at start).
 
     Progress goes to the log on stderr. Exit status 1 when a runtime failed to build.
@@ -131,6 +137,11 @@ def build(config_file: Path | None, **options: Any) -> None:
     except AirlockError as exc:
         raise CliError(str(exc)) from None
     logs.configure(json={"auto": None, "json": True, "console": False}[config.log_format], level=config.log_level)
+    if unconfined:
+        from gateway.cli.serving import build_runtimes_unconfined  # noqa: PLC0415
+
+        build_runtimes_unconfined(config)
+        return
     failures = asyncio.run(build_runtimes(config))
     for name, error in failures.items():
         click.echo(f"runtime {name}: FAILED: {error}", err=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 
 import click
 import structlog
@@ -38,6 +40,27 @@ async def build_runtimes(config: GatewayConfig) -> dict[str, str]:
         if gateway.runtimes.ready(spec):
             click.echo(f"runtime {spec.name}: {gateway.runtimes.path(spec)}")
     return failures
+
+
+def build_runtimes_unconfined(config: GatewayConfig) -> None:
+    """Build the runtimes ``config``'s profiles need with pip run directly (image builds)."""
+    from gateway.profiles import load_profiles  # noqa: PLC0415
+    from gateway.requirements.policy import InstallPolicy  # noqa: PLC0415
+    from gateway.requirements.runtimes import Runtimes  # noqa: PLC0415
+    from gateway.requirements.wheelcache import WheelCache  # noqa: PLC0415
+
+    try:
+        profiles = load_profiles(config.profiles_dir)
+    except AirlockError as exc:
+        raise CliError(str(exc)) from None
+    policy = InstallPolicy.from_config(config)
+    runtimes = Runtimes(config.runtimes_root, policy, None, profiles.resolve(""), WheelCache(config.wheel_cache_root))
+    for spec in profiles.needed_runtimes():
+        try:
+            path = runtimes.build_unconfined(spec, sys.executable)
+        except subprocess.CalledProcessError as exc:
+            raise CliError(f"runtime {spec.name}: pip exited with status {exc.returncode}") from None
+        click.echo(f"runtime {spec.name}: {path}")
 
 
 async def serve_until_signalled(config: GatewayConfig) -> None:

@@ -261,7 +261,11 @@ class Invocation:
             )
         usage = Usage(wall_ms, counted.cpu_ms, counted.peak_memory_bytes) if counted else Usage(wall_ms)
         output = bytes(worker.output) if worker else b""
-        hidden = scrub.host_paths()
+        try:
+            imports = self._launcher.imports(self.profile).path
+        except StartFailed:
+            imports = ()
+        hidden = scrub.host_paths(imports)
         return Result(
             outcome=ending.outcome,
             usage=usage,

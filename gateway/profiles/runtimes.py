@@ -30,7 +30,7 @@ DEFAULT_RUNTIME = "openwebui-0.12.4"
 #: The runner itself imports these in every sandbox (its wire format and the Valves schemas).
 RUNNER_NEEDS = ("orjson", "pydantic")
 #: Bumped when what a built runtime directory holds changes (layout, pip options).
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: .pyc files name their sources at the runtime's own path
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _HASH = re.compile(r"^--hash=sha256:[0-9a-f]{64}$")
 

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -26,6 +27,7 @@ import orjson
 import structlog
 
 from airlock.domain.progress import Progress, Stage
+from gateway.errors import WorkerFailed
 from gateway.profiles import Profile
 from gateway.profiles.runtimes import RuntimeSpec
 from gateway.requirements import installer
@@ -46,8 +48,9 @@ class Runtimes:
     """Builds and finds runtimes under ``root``."""
 
     def __init__(
-        self, root: Path, policy: InstallPolicy, launcher: Launcher, base_profile: Profile, cache: WheelCache
+        self, root: Path, policy: InstallPolicy, launcher: Launcher | None, base_profile: Profile, cache: WheelCache
     ) -> None:
+        """``launcher`` None: only :meth:`build_unconfined` can build (an image build)."""
         self.root = root
         self.cache = cache
         self.policy = policy
@@ -98,6 +101,8 @@ class Runtimes:
                 await anyio.sleep(_LOCK_POLL_SECONDS)
 
     async def _build(self, spec: RuntimeSpec, report: Reporter) -> None:
+        if self._launcher is None:
+            raise WorkerFailed(f"runtime {spec.name!r} is not built, and this gateway cannot make sandboxes")
         staging = self.root / f"{_TMP_PREFIX}{spec.digest}-{uuid.uuid4().hex}"
         staging.mkdir(mode=0o700)
         # The installer's uid differs from the gateway's under a root gateway; nothing but
@@ -114,7 +119,8 @@ class Runtimes:
             packages = await installer.install(
                 self._launcher,
                 self._profile,
-                self.policy.job("runtime", lock=spec.requirements_text()),
+                # compile_as: tracebacks name the files where the sandboxes will see them.
+                self.policy.job("runtime", lock=spec.requirements_text(), compile_as=str(self.path(spec))),
                 staging=staging,
                 report=report,
                 imports=Imports.installer(None),
@@ -147,6 +153,42 @@ class Runtimes:
             packages=len(installed),
             seconds=manifest["seconds"],
         )
+
+    def build_unconfined(self, spec: RuntimeSpec, python: str) -> Path:
+        """Build ``spec`` with pip run directly by ``python``, no sandbox (``airlock runtimes build --unconfined``).
+
+        For image builds, where no sandbox can be made (``docker build`` gives no user
+        namespaces). What makes it acceptable there: the lock pins every file by hash and
+        installs wheels only, without dependencies, so pip takes exactly the files the lock
+        names and runs none of their code (installing a wheel unpacks it; compiling parses).
+        The result is the same directory the confined build makes, published the same way.
+        """
+        if self.ready(spec):
+            return self.path(spec)
+        self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
+        staging = self.root / f"{_TMP_PREFIX}{spec.digest}-{uuid.uuid4().hex}"
+        staging.mkdir(mode=0o755)
+        lock = staging.with_name(f"{staging.name}.txt")
+        try:
+            lock.write_text(spec.requirements_text())
+            command = [python, "-m", "pip", "install", "--target", str(staging), "--no-deps", "--require-hashes"]
+            command += ["--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--no-input"]
+            subprocess.run([*command, *self.policy.source.pip_options(), "-r", str(lock)], check=True)
+            # -d: tracebacks name the files where the sandboxes will see them.
+            compile_as = str(self.path(spec))
+            subprocess.run([python, "-m", "compileall", "-q", "-d", compile_as, str(staging)], check=False)
+            installed = sorted(spec.pins.values())
+            temporary = self.root / f"{_TMP_PREFIX}{spec.digest}.json"
+            manifest = {"name": spec.name, "lock": str(spec.path), "installed": installed, "unconfined": True}
+            temporary.write_bytes(orjson.dumps(manifest))
+            os.replace(temporary, self.root / f"{spec.digest}.json")
+            os.rename(staging, self.path(spec))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            lock.unlink(missing_ok=True)
+        return self.path(spec)
 
     def collect_staging(self) -> list[str]:
         """Remove leftovers of builds that did not finish (a crashed gateway's)."""

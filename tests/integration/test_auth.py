@@ -39,7 +39,7 @@ from airlock.client import AirlockClient
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
 from gateway.server import Gateway, exposure_warnings
-from tests.conftest import probed, running_gateway
+from tests.conftest import probed, running_gateway, shared_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -126,6 +126,8 @@ def _no_airlock_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """GatewayConfig reads AIRLOCK_* variables: a token in the caller's environment must not leak in."""
     for name in [name for name in os.environ if name.startswith("AIRLOCK_")]:
         monkeypatch.delenv(name)
+    for name, value in shared_settings().items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
@@ -638,7 +640,7 @@ def test_invalid_auth_settings_are_named_without_their_secrets(
 def clean_env(**variables: str) -> dict[str, str]:
     """This process's environment without AIRLOCK_* variables, plus ``variables``."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("AIRLOCK_")}
-    return env | variables
+    return env | shared_settings() | variables
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.compat.fake_openai import FakeOpenAI, fake_openai
+from tests.conftest import shared_settings
 from tests.integration.test_cli import AIRLOCK, Served, put, serving
 
 pytestmark = pytest.mark.timeout(90)
@@ -35,7 +36,9 @@ def openai() -> Iterator[FakeOpenAI]:
 
 def invoke(server: Served, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     argv = [AIRLOCK, "--target", server.target, "invoke", *args]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")} | (env or {})
+    environment = (
+        {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")} | shared_settings() | (env or {})
+    )
     return subprocess.run(
         argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False, env=environment
     )
