@@ -76,8 +76,11 @@ def download_arguments(requirements_file: str, source_options: list[str]) -> lis
     return ["download", "--dest", DOWNLOADS, "--no-deps", *_common(source_options), "-r", requirements_file]
 
 
-def install_arguments(requirements_file: str) -> list[str]:
-    """``pip install`` of a requirements file into ``SITE``, offline, from ``DOWNLOADS`` only."""
+def install_arguments(requirements_file: str, cached: list[str] | None = None) -> list[str]:
+    """``pip install`` of a requirements file into ``SITE``, offline, from ``DOWNLOADS`` and ``cached`` only.
+
+    ``cached`` are ``--find-links`` options of the wheel cache's directories.
+    """
     return [
         "install",
         "--target",
@@ -86,7 +89,7 @@ def install_arguments(requirements_file: str) -> list[str]:
         "--no-compile",  # compiled below, once, with the workers' settings
         "--report",
         _REPORT,
-        *_common(["--no-index", "--find-links", DOWNLOADS]),
+        *_common(["--no-index", "--find-links", DOWNLOADS, *(cached or [])]),
         "-r",
         requirements_file,
     ]
@@ -147,8 +150,8 @@ def _pins(report_path: str) -> list[tuple[str, str]]:
     return pins
 
 
-def _cached(cache: str | None, hashes: list[str]) -> list[str]:
-    """``--find-links`` of the shared cache's directory of each wheel it holds among ``hashes``.
+def _cached(cache: str | None, line: str) -> list[str]:
+    """The shared cache's directories holding a file of ``line`` (by one of its hashes).
 
     The cache is content-addressed (``sha256/<hex>/<file>``, written only by the gateway,
     which hashed each file itself) and every job that uses it runs pip in hash-checking
@@ -156,38 +159,43 @@ def _cached(cache: str | None, hashes: list[str]) -> list[str]:
     """
     if not cache:
         return []
-    options = []
-    for digest in hashes:
-        directory = f"{cache}/sha256/{digest}"
-        if _SHA256.match(digest) and os.path.isdir(directory):
-            options += ["--find-links", directory]
-    return options
+    hashes = [word.removeprefix("--hash=sha256:") for word in line.split()[1:] if word.startswith("--hash=sha256:")]
+    directories = [f"{cache}/sha256/{digest}" for digest in hashes if _SHA256.match(digest)]
+    return [directory for directory in directories if os.path.isdir(directory)]
 
 
-def _download_and_install(lines: list[str], hashes: list[str], source_options: list[str], cache: str | None) -> int:
-    """Fetch ``lines`` (what the cache has is copied, the rest downloaded), then install them offline.
+def _download_and_install(lines: list[str], source_options: list[str], cache: str | None) -> int:
+    """Fetch what the cache lacks of ``lines``, then install all of them offline.
 
     Downloads land in ``DOWNLOADS``, inside the staging directory, from where the gateway
-    moves them into the shared cache once the job has succeeded.
+    moves them into the shared cache once the job has succeeded. Cached wheels are never
+    fetched: pip would prefer the index's copy of the same file, so they are left out of the
+    download and offered to the offline install only, in their cache directories.
     """
+    cached: list[str] = []
+    missing: list[str] = []
+    for line in lines:
+        found = _cached(cache, line)
+        cached += found
+        if not found:
+            missing.append(line)
+    print(f"{len(lines) - len(missing)} of {len(lines)} wheels are in the cache", flush=True)  # noqa: T201
+    if missing:
+        Path(_LOCK).write_text("".join(f"{line}\n" for line in missing))
+        status = _pip(download_arguments(_LOCK, source_options))
+        if status != 0:
+            return status
     Path(_LOCK).write_text("".join(f"{line}\n" for line in lines))
-    cached = _cached(cache, hashes) if hashes else []
-    print(f"{len(cached) // 2} of {len(lines)} wheels are in the cache", flush=True)  # noqa: T201 - progress
-    status = _pip(download_arguments(_LOCK, [*source_options, *cached]))
-    if status != 0:
-        return status
-    return _pip(install_arguments(_LOCK))
+    return _pip(install_arguments(_LOCK, [option for d in cached for option in ("--find-links", d)]))
 
 
 def _failed(status: int, step: str) -> dict[str, Any]:
     return {"op": "installed", "ok": False, "packages": [], "error": f"pip {step} exited with status {status}"}
 
 
-def _runtime_lines(lock: str) -> tuple[list[str], list[str]]:
-    """A lock's requirement lines (as the gateway normalised them) and every hash in them."""
-    lines = [line for line in lock.splitlines() if line.strip()]
-    hashes = [word.removeprefix("--hash=sha256:") for line in lines for word in line.split()[1:]]
-    return lines, hashes
+def _runtime_lines(lock: str) -> list[str]:
+    """A lock's requirement lines, as the gateway normalised them (one per package, hashes inline)."""
+    return [line for line in lock.splitlines() if line.strip()]
 
 
 def _install(job: dict[str, Any]) -> dict[str, Any]:
@@ -199,9 +207,9 @@ def _install(job: dict[str, Any]) -> dict[str, Any]:
     source_options = list(job["source_options"])
     cache = job.get("cache") or None
     if job.get("kind") == "runtime":
-        lines, hashes = _runtime_lines(str(job["lock"]))
+        lines = _runtime_lines(str(job["lock"]))
         print(f"installing the runtime's {len(lines)} pinned packages", flush=True)  # noqa: T201 - progress
-        status = _download_and_install(lines, hashes, source_options, cache)
+        status = _download_and_install(lines, source_options, cache)
         if status != 0:
             return _failed(status, "install")
     else:
@@ -215,12 +223,11 @@ def _install(job: dict[str, Any]) -> dict[str, Any]:
         print(f"installing what the runtime lacks: {' '.join(pin for pin, _ in pins)}", flush=True)  # noqa: T201
         # Hash-checking mode (and the cache) only when every pin has its hash: pip takes all
         # or none of them.
-        hashes = [digest for _, digest in pins]
-        if all(hashes):
+        if all(digest for _, digest in pins):
             lines = [f"{pin} --hash=sha256:{digest}" for pin, digest in pins]
         else:
-            lines, hashes = [pin for pin, _ in pins], []
-        status = _download_and_install(lines, hashes, source_options, cache)
+            lines = [pin for pin, _ in pins]
+        status = _download_and_install(lines, source_options, cache)
         if status != 0:
             return _failed(status, "install")
     print("compiling bytecode", flush=True)  # noqa: T201 - progress for the caller

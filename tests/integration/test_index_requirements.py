@@ -64,6 +64,12 @@ def gateway_config(gateway_config: GatewayConfig, package_index_server: PackageI
     )
 
 
+@pytest.fixture(autouse=True)
+def _index_as_new(package_index_server: PackageIndex) -> None:
+    """Every test starts with an index that serves everything (a failure mode never leaks on)."""
+    package_index_server.reset()
+
+
 @asynccontextmanager
 async def running(config: GatewayConfig) -> AsyncIterator[AirlockClient]:
     async with running_gateway(config, probed()) as gateway, AirlockClient(gateway.address) as client:
@@ -114,12 +120,12 @@ async def test_what_the_runtime_has_is_not_installed_again(client: AirlockClient
 
 
 async def test_a_pin_that_conflicts_with_the_runtime_wins_for_that_function(client: AirlockClient) -> None:
-    record = await client.put_function("old-tz", uses("pytz==2020.1", "pytz", "__version__"))
+    record = await client.put_function("old_tz", uses("pytz==2020.1", "pytz", "__version__"))
     assert record.requirements_installed == ("pytz==2020.1",)
-    assert (await drain(client, "old-tz")).result.value["value"] == "test-2020.1"
+    assert (await drain(client, "old_tz")).result.value["value"] == "test-2020.1"
     # Other functions keep the runtime's.
-    await client.put_function("runtime-tz", uses("", "pytz", "__version__"))
-    assert (await drain(client, "runtime-tz")).result.value["value"] == "2026.2"
+    await client.put_function("runtime_tz", uses("", "pytz", "__version__"))
+    assert (await drain(client, "runtime_tz")).result.value["value"] == "2026.2"
 
 
 async def test_a_missing_package_is_refused_with_pips_words(client: AirlockClient) -> None:
@@ -159,10 +165,10 @@ async def test_concurrent_registrations_of_one_set_install_it_once(
     source = uses("airlock-demo-index==0.9", "airlock_demo_index", "ORIGIN")
     async with anyio.create_task_group() as tg:
         for number in range(3):
-            tg.start_soon(client.put_function, f"same-{number}", source)
+            tg.start_soon(client.put_function, f"same_{number}", source)
     wheel = [path for path in package_index.downloads() if "airlock_demo_index-0.9" in path]
     assert len(wheel) == 1
-    records = [await client.get_function(f"same-{number}") for number in range(3)]
+    records = [await client.get_function(f"same_{number}") for number in range(3)]
     assert len({r.requirements_digest for r in records}) == 1
 
 

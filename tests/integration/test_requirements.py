@@ -219,7 +219,7 @@ async def test_a_missing_package_fails_with_pips_error(client: AirlockClient, ga
     error = await rpc_error(client.put_function("missing", uses("airlock-nowhere>=1")))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     details = error.details() or ""
-    assert details.startswith("installing requirements failed (pip exited with status 1): ")
+    assert details.startswith("installing requirements failed (pip resolution exited with status 1): ")
     assert "No matching distribution found for airlock-nowhere>=1" in details
     assert list((gateway_config.data_dir / "requirements").glob("*")) == []
     assert (await rpc_error(client.get_function("missing"))).code() == grpc.StatusCode.NOT_FOUND
@@ -237,7 +237,7 @@ async def test_a_pip_failure_ends_the_progress_stream_with_pips_error(client: Ai
     assert all(isinstance(item, Progress) for item in seen)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     details = caught.value.details() or ""
-    assert "installing requirements failed (pip exited with status 1)" in details
+    assert "installing requirements failed (pip resolution exited with status 1)" in details
     assert "ERROR: Wheel 'airlock-broken' located at " in details, details
     assert details.endswith("airlock_broken-1.0-py3-none-any.whl is invalid.")
     stages = [p.stage for p in seen if isinstance(p, Progress)]
@@ -336,7 +336,7 @@ def test_airlock_put_shows_progress_on_stderr_and_the_set_on_stdout(
         refused = server.run("put", str(write(tmp_path, "nowhere", uses("airlock-nowhere"))))
         assert refused.returncode == 2
         assert (
-            "airlock: FAILED_PRECONDITION: installing requirements failed (pip exited with status 1): "
+            "airlock: FAILED_PRECONDITION: installing requirements failed (pip resolution exited with status 1): "
             in refused.stderr
         )
         assert "No matching distribution found for airlock-nowhere" in refused.stderr

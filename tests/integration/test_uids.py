@@ -116,13 +116,15 @@ async def test_a_slice_smaller_than_the_profiles_can_fill_is_refused(gateway_con
 
 
 async def test_requirement_installers_count_towards_the_slice(gateway_config: GatewayConfig, tmp_path: Path) -> None:
-    # Exactly what the profiles need fits without installs; with them on, the two installer
-    # sandboxes (2 x max_concurrent 2 at worst) no longer do.
+    # The profiles and the runtime builder (2 x max_concurrent 1 at worst) fit without
+    # installs; with them on, the two installer sandboxes (2 x max_concurrent 2) no longer do.
     profiles = load_profiles(gateway_config.profiles_dir)
-    needed = sum(worst_case_sandboxes(p) for p in profiles.values())
+    needed = sum(worst_case_sandboxes(p) for p in profiles.values()) + 2
     locks = tmp_path / "uid-locks"
     locks.mkdir(mode=0o700)
-    config = gateway_config.model_copy(update={"sandbox_uids_per_gateway": needed, "sandbox_uid_lock_dir": locks})
+    config = gateway_config.model_copy(
+        update={"sandbox_uids_per_gateway": needed, "sandbox_uid_lock_dir": locks, "requirements_install": False}
+    )
     gateway = Gateway(config, host=probed())
     await gateway.stop(0)
     wheelhouse = tmp_path / "wheelhouse"
