@@ -12,16 +12,21 @@ loopback-only default (``serve`` warns loudly when that is not on loopback).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from contextvars import ContextVar
 from typing import Any
 
+import anyio
 import grpc
 import structlog
 
 from gateway.config import GatewayConfig, Role
 from gateway.method_handlers import Behaviour, Continuation, behaviour_of, preceded, rebuild, split_method
 from gateway.metrics import Metrics
+
+#: How long a refused streaming call waits for the client's first message (see _guarded).
+_FIRST_MESSAGE_WAIT_SECONDS = 1.0
 
 log = structlog.get_logger("airlock.auth")
 
@@ -159,6 +164,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             except Denied as exc:
                 self._metrics.rejected.labels(exc.reason).inc()
                 log.warning("rpc_denied", method=method, reason=exc.reason, peer=context.peer())
+                if hasattr(request, "__anext__"):
+                    # A streaming request: wait (briefly) for the client's first message before
+                    # ending the call. A client write that races the end of the call fails in
+                    # grpc-aio as INTERNAL, which would hide this refusal's real status.
+                    with anyio.move_on_after(_FIRST_MESSAGE_WAIT_SECONDS):
+                        with contextlib.suppress(Exception):
+                            await anext(request)
                 await context.abort(exc.code, str(exc))
             current_role.set(role)
             return request, context

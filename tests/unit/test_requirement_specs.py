@@ -72,8 +72,11 @@ def test_settings_normalise_the_lists_and_refuse_what_cannot_work(tmp_path: Path
     assert config.requirements_allow == ("foo-bar", "requests")
     assert config.requirements_deny == ("evil-pkg",)
     refusals: dict[str, tuple[dict[str, Any], str]] = {
-        "requirements_index_url": ({"requirements_index_url": "https://pypi.org/simple"}, "sandboxes have no network"),
-        "no wheelhouse": ({"requirements_install": True}, "requirements_install needs requirements_wheelhouse"),
+        "two sources": (
+            {"requirements_index_url": "https://pypi.org/simple", "requirements_wheelhouse": str(tmp_path)},
+            "requirements_index_url and requirements_wheelhouse are two sources: set one",
+        ),
+        "not a url": ({"requirements_index_url": "pypi.org/simple"}, "is not an http(s):// or file:// URL"),
         "relative": ({"requirements_wheelhouse": "wheels"}, "is not an absolute path to a directory"),
         "overlap": (
             {"requirements_allow": "a,b", "requirements_deny": "B", "requirements_wheelhouse": str(tmp_path)},
