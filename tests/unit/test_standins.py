@@ -56,7 +56,7 @@ def test_a_method_a_repository_lacks_is_named_with_what_exists(owui: ModuleType)
     message = str(refused.value)
     assert message.startswith("Users.update_user_by_id is not available in Airlock's sandbox")
     assert "has only get_user_by_id" in message
-    assert "never writes" in message
+    assert "never written from a sandbox" in message
     assert not hasattr(Users, "delete_user_by_id")
     assert getattr(Users, "insert_new_user", None) is None
     with pytest.raises(AttributeError, match=r"^__deepcopy__$"):
@@ -177,3 +177,15 @@ def test_an_unknown_open_webui_module_lists_what_exists(owui: ModuleType) -> Non
         _module("open_webui.main")
     assert "open_webui.models.models (Models" in str(refused.value)
     assert "open_webui.env and open_webui.config" in str(refused.value)
+
+
+def test_a_host_answer_that_is_not_a_record_is_the_hosts_error(owui: ModuleType) -> None:
+    lookup = importlib.import_module("open_webui.models._lookup")
+    models = importlib.import_module("open_webui.models.models")
+    from runner.host import HostError  # noqa: PLC0415
+
+    with pytest.raises(HostError) as refused:
+        lookup._record("models.get_model_by_id", models.ModelModel, {"id": "llama3", "name": "L"})
+    message = str(refused.value)
+    assert message.startswith("models.get_model_by_id: the host's answer is not a valid ModelModel (")
+    assert "is_active: Field required" in message

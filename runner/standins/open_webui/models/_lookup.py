@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar, NoReturn, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from runner import host
 
@@ -23,7 +23,19 @@ async def by_id(method: str, what: str, model: type[ModelT], id: Any) -> ModelT 
     value = await host.request(method, {"id": id}, what)
     if value is None:
         return None
-    return model.model_validate(value)
+    return _record(method, model, value)
+
+
+def _record(method: str, model: type[ModelT], value: Any) -> ModelT:
+    """``value`` as ``model``; a host answer that is not such a record is the host's error, not the plugin's."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'record'}: {error['msg']}"
+            for error in exc.errors(include_url=False)[:5]
+        )
+        raise host.HostError(f"{method}: the host's answer is not a valid {model.__name__} ({problems})") from None
 
 
 async def listed(method: str, what: str, model: type[ModelT], args: dict[str, Any]) -> list[ModelT]:
@@ -31,7 +43,7 @@ async def listed(method: str, what: str, model: type[ModelT], args: dict[str, An
     value = await host.request(method, args, what)
     if not isinstance(value, list):
         raise TypeError(f"{what}: the host answered {type(value).__name__}, not a list of records")
-    return [model.model_validate(item) for item in value]
+    return [_record(method, model, item) for item in value]
 
 
 def ids_of(what: str, ids: Any) -> list[str]:
@@ -64,8 +76,8 @@ class Table:
         provided = ", ".join(sorted(a for a in dir(type(self)) if not a.startswith("_")))
         raise AttributeError(
             f"{self._name}.{attribute} is not available in Airlock's sandbox: {self._name} here has only "
-            f"{provided}, answered by the host; a plugin reads Open WebUI's records and never writes "
-            f"them (see Airlock's docs/COMPATIBILITY.md)",
+            f"{provided}, answered by the host; the server's database is out of reach, and its records "
+            f"are never written from a sandbox (see Airlock's docs/COMPATIBILITY.md)",
             name=attribute,
             obj=self,
         )
