@@ -160,6 +160,8 @@ class Gateway:
                 f"the {DEFAULT_PROFILE} profile cannot run on this host: {'; '.join(refused[DEFAULT_PROFILE])} "
                 "(run 'airlock doctor' for the full report)"
             )
+        # Once: it reads pip's configuration and resolves the package source's hosts.
+        self._policy = InstallPolicy.from_config(config)
         self._credentials = server_credentials(config)
         self.metrics = Metrics()
         self.admission = Admission(
@@ -221,7 +223,7 @@ class Gateway:
             uids=uids,
             imports=self._imports,
         )
-        policy = InstallPolicy.from_config(config)
+        policy = self._policy
         cache = WheelCache(config.wheel_cache_root)
         try:
             cache.prepare()
@@ -330,7 +332,7 @@ class Gateway:
             return UidRange(wanted.first, config.sandbox_uids_per_gateway)
         needed = sum(worst_case_sandboxes(p) for p in self.profiles.values())
         # Runtime builds and requirement installs run in installer sandboxes of their own.
-        policy = InstallPolicy.from_config(config)
+        policy = self._policy
         needed += worst_case_sandboxes(policy.installer_profile(self.profiles[DEFAULT_PROFILE], runtime_build=True))
         if config.requirements_install:
             needed += worst_case_sandboxes(policy.installer_profile(self.profiles[DEFAULT_PROFILE]))

@@ -37,8 +37,11 @@ from runner.confine import processes
 MESSAGE_BYTES = 4096
 #: Imported ahead of time when the runtime has them. fastapi: nearly half of real community
 #: actions import it (HTMLResponse, Request) at module level; ~0.45 s of imports paid once
-#: here rather than in every sandbox.
-OPTIONAL_PRELOADS = ("fastapi.responses", "starlette.requests")
+#: here rather than in every sandbox. The HTTP clients most actions import at module level:
+#: a pool hit of an action importing requests took 65 ms without, 9.7 ms with (aiohttp:
+#: 89.5 ms, 9.7 ms; docs/PERFORMANCE.md), for ~0.8 MiB more per waiting sandbox. These are
+#: the operator's pinned runtime, imported before any plugin code exists in the process.
+OPTIONAL_PRELOADS = ("fastapi.responses", "starlette.requests", "requests", "aiohttp", "httpx")
 #: Descriptors a fork request carries: the sandbox's channel (in, out) and its output.
 FORK_FDS = 3
 

@@ -15,6 +15,7 @@ that source is derived here once, at start:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -134,22 +135,9 @@ class PackageSource:
         that protects against a plugin's DNS answer pointing into the gateway's network. The
         package source is the operator's own choice, and a private index (or a mirror on a
         private address) is common, so its hosts' current addresses are allowed, exactly.
+        Resolved once per process and source (the installer profiles are built at start).
         """
-        networks: list[str] = []
-        for entry in self.egress_allow():
-            host, _, port = entry.rpartition(":")
-            host = host.strip("[]")
-            try:
-                infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
-            except OSError:
-                continue  # unreachable now: pip will say so at install time
-            for info in infos:
-                address = ipaddress.ip_address(info[4][0])
-                if not address.is_global:
-                    network = f"{address}/{address.max_prefixlen}"
-                    if network not in networks:
-                        networks.append(network)
-        return tuple(networks)
+        return _special_addresses(self.egress_allow())
 
     def address(self) -> dict[str, str]:
         """What enters a requirement set's content address (where its packages came from)."""
@@ -162,3 +150,22 @@ class PackageSource:
     def describe(self) -> str:
         """One line for logs and errors."""
         return f"{', '.join(self.urls()) or 'nothing'} ({self.origin})"
+
+
+@functools.cache
+def _special_addresses(destinations: tuple[str, ...]) -> tuple[str, ...]:
+    networks: list[str] = []
+    for entry in destinations:
+        host, _, port = entry.rpartition(":")
+        host = host.strip("[]")
+        try:
+            infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        except OSError:
+            continue  # unreachable now: pip will say so at install time
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0])
+            if not address.is_global:
+                network = f"{address}/{address.max_prefixlen}"
+                if network not in networks:
+                    networks.append(network)
+    return tuple(networks)
