@@ -4,6 +4,7 @@ runtime, cached by hash; and every way it fails."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,9 @@ package_index_server = pkgindex.package_index_server
 package_index = pkgindex.package_index
 
 
+BLOB = os.urandom(12 * 1024 * 1024).hex()
+
+
 def uses(requirements: str, module: str, attribute: str) -> str:
     """An action that imports ``module`` at load time and returns ``module.attribute`` and where it lives."""
     return f'''"""
@@ -46,9 +50,10 @@ def index_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo index, plus a ``pytz`` 2020.1 that the default runtime pins at another version."""
     root = pkgindex.demo_index(tmp_path_factory.mktemp("index"))
     built = root / "built-extra"
-    write_simple_index(
-        root, [build_wheel(built, "pytz", "2020.1", {"pytz/__init__.py": "__version__ = 'test-2020.1'\n"})]
-    )
+    old_pytz = build_wheel(built, "pytz", "2020.1", {"pytz/__init__.py": "__version__ = 'test-2020.1'\n"})
+    # 24 MiB that does not compress: more than a small installer may write.
+    big = build_wheel(built, "airlock-big", "1.0", {"airlock_big/__init__.py": "", "airlock_big/blob.txt": BLOB})
+    write_simple_index(root, [old_pytz, big])
     return root
 
 
@@ -224,3 +229,19 @@ async def test_the_deny_list_covers_dependencies_from_the_index(gateway_config: 
     assert "package 'airlock-index-leaf' (pulled in as a dependency) is denied by requirements_deny" in (
         error.details() or ""
     )
+
+
+async def test_an_install_over_its_disk_is_refused_and_nothing_is_left(gateway_config: GatewayConfig) -> None:
+    config = gateway_config.model_copy(
+        update={"requirements_disk_mib": 16, "data_dir": gateway_config.data_dir.parent / "small-disk"}
+    )
+    async with running(config) as client:
+        error = await refused(client, "big", uses("airlock-big", "airlock_big", "__name__"))
+        assert await client.list_functions() == []
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    details = error.details() or ""
+    assert "installing requirements failed" in details
+    # pip downloads into the installer's /tmp first: a tmpfs of requirements_disk_mib.
+    assert "OSError: [Errno 28] No space left on device" in details, details
+    requirements = config.data_dir / "requirements"
+    assert [entry.name for entry in requirements.iterdir()] == []  # nothing staged stays, nothing half-published
