@@ -54,7 +54,9 @@ async def measure(runs: int, action: str) -> dict[str, float]:
         runtimes = shipped_profiles_dir() / "runtimes"
         if runtimes.is_dir():
             (profiles / "runtimes").symlink_to(runtimes)
-        config = GatewayConfig(listen="127.0.0.1:0", metrics_listen="", data_dir=Path(tmp) / "data", profiles_dir=profiles)
+        config = GatewayConfig(
+            listen="127.0.0.1:0", metrics_listen="", data_dir=Path(tmp) / "data", profiles_dir=profiles
+        )
         gateway = Gateway(config)
         await gateway.start()
         try:
@@ -90,7 +92,7 @@ def main() -> None:
     parser.add_argument("--action", choices=sorted(IMPORTS), default="trivial")
     arguments = parser.parse_args()
     logs.configure(json=False, level="warning")
-    print(asyncio.run(measure(arguments.runs, arguments.action)))  # noqa: T201 - the benchmark's output
+    print(asyncio.run(measure(arguments.runs, arguments.action)))
 
 
 if __name__ == "__main__":
