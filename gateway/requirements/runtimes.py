@@ -40,6 +40,10 @@ from gateway.sandbox.launcher import Launcher
 log = structlog.get_logger("airlock.runtimes")
 
 _TMP_PREFIX = ".tmp-"
+#: Where builds stage, inside the runtimes directory: private to the gateway's user (0700), so
+#: that a staging directory the installer must be able to write (0777) is reachable by no
+#: other user of the host, even when the runtimes directory itself is world-readable.
+_STAGING = ".staging"
 #: How often a gateway waiting for another one's build looks again.
 _LOCK_POLL_SECONDS = 0.5
 
@@ -103,10 +107,9 @@ class Runtimes:
     async def _build(self, spec: RuntimeSpec, report: Reporter) -> None:
         if self._launcher is None:
             raise WorkerFailed(f"runtime {spec.name!r} is not built, and this gateway cannot make sandboxes")
-        staging = self.root / f"{_TMP_PREFIX}{spec.digest}-{uuid.uuid4().hex}"
-        staging.mkdir(mode=0o700)
+        staging = self._new_staging(spec)
         # The installer's uid differs from the gateway's under a root gateway; nothing but
-        # the installer's bind reaches this directory while it is 0777 (see sites.new_staging).
+        # the installer's bind reaches this directory while it is 0777 (it is in _STAGING).
         os.chmod(staging, 0o777)  # noqa: S103
         began = time.monotonic()
         try:
@@ -165,9 +168,7 @@ class Runtimes:
         """
         if self.ready(spec):
             return self.path(spec)
-        self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
-        staging = self.root / f"{_TMP_PREFIX}{spec.digest}-{uuid.uuid4().hex}"
-        staging.mkdir(mode=0o755)
+        staging = self._new_staging(spec)
         lock = staging.with_name(f"{staging.name}.txt")
         try:
             lock.write_text(spec.requirements_text())
@@ -182,6 +183,7 @@ class Runtimes:
             manifest = {"name": spec.name, "lock": str(spec.path), "installed": installed, "unconfined": True}
             temporary.write_bytes(orjson.dumps(manifest))
             os.replace(temporary, self.root / f"{spec.digest}.json")
+            os.chmod(staging, 0o755)  # noqa: S103 - readable by every sandbox uid, writable by none
             os.rename(staging, self.path(spec))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -190,18 +192,31 @@ class Runtimes:
             lock.unlink(missing_ok=True)
         return self.path(spec)
 
+    def _new_staging(self, spec: RuntimeSpec) -> Path:
+        self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
+        private = self.root / _STAGING
+        private.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(private, 0o700)  # whatever made it before
+        staging = private / f"{_TMP_PREFIX}{spec.digest}-{uuid.uuid4().hex}"
+        staging.mkdir(mode=0o700)
+        return staging
+
     def collect_staging(self) -> list[str]:
         """Remove leftovers of builds that did not finish (a crashed gateway's)."""
         removed: list[str] = []
-        if not self.root.is_dir():
+        private = self.root / _STAGING
+        if not private.is_dir():
             return removed
-        for entry in self.root.iterdir():
-            if entry.name.startswith(_TMP_PREFIX) and entry.is_dir():
+        for entry in private.iterdir():
+            if entry.name.startswith(_TMP_PREFIX):
                 # Another gateway sharing the directory may be building into one right now:
                 # only those whose digest lock nobody holds are leftovers.
-                digest = entry.name[len(_TMP_PREFIX) :].split("-", 1)[0]
+                digest = entry.name[len(_TMP_PREFIX) :].split("-", 1)[0].removesuffix(".txt")
                 if self._unlocked(digest):
-                    shutil.rmtree(entry, ignore_errors=True)
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
                     removed.append(entry.name)
         return removed
 

@@ -185,3 +185,17 @@ def test_airlock_runtimes_build_builds_ahead_of_time_and_says_which_failed(tmp_p
         f"runtime small: {Path(shared_settings()['AIRLOCK_RUNTIMES_DIR']) / spec.digest}"
     ]
     assert "runtime broken: FAILED: installing runtime 'broken' failed" in done.stderr
+
+
+async def test_builds_stage_where_no_other_user_can_reach_and_leftovers_go(private_config: GatewayConfig) -> None:
+    add_runtime(private_config.profiles_dir, "small", small_lock())
+    spec = parse_lock("small", Path("small.txt"), small_lock())
+    runtimes = Path(shared_settings()["AIRLOCK_RUNTIMES_DIR"])
+    private = runtimes / ".staging"
+    private.mkdir(exist_ok=True)
+    leftover = private / f".tmp-{spec.digest}-crashed"
+    leftover.mkdir()
+    (leftover / "half.py").write_text("")
+    async with running_gateway(private_config, probed()):
+        assert not leftover.exists()  # a crashed build's, its digest unlocked
+        assert (private.stat().st_mode & 0o777) == 0o700
