@@ -207,6 +207,7 @@ class Runtimes:
         private = self.root / _STAGING
         if not private.is_dir():
             return removed
+        os.chmod(private, 0o700)  # whoever made it, only this gateway's user may reach inside
         for entry in private.iterdir():
             if entry.name.startswith(_TMP_PREFIX):
                 # Another gateway sharing the directory may be building into one right now:

@@ -199,3 +199,21 @@ async def test_builds_stage_where_no_other_user_can_reach_and_leftovers_go(priva
     async with running_gateway(private_config, probed()):
         assert not leftover.exists()  # a crashed build's, its digest unlocked
         assert (private.stat().st_mode & 0o777) == 0o700
+
+
+def test_an_image_build_makes_the_same_runtime_without_a_sandbox(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "default.toml").write_text('runtime = "small"\n')
+    add_runtime(profiles, "small", small_lock())
+    runtimes = tmp_path / "runtimes"
+    argv = [AIRLOCK, "runtimes", "build", "--unconfined", "--profiles", str(profiles), "--runtimes-dir", str(runtimes)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    spec = parse_lock("small", Path("small.txt"), small_lock())
+    built = runtimes / spec.digest  # the address a confined build gives it
+    assert done.stdout.splitlines()[-1] == f"runtime small: {built}"
+    assert (built / "pydantic" / "__init__.py").is_file()
+    assert (built.stat().st_mode & 0o777) == 0o755
+    assert list((runtimes / ".staging").iterdir()) == []
