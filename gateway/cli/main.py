@@ -70,8 +70,8 @@ def cli(  # noqa: PLR0917 - click passes every option by keyword, in declaration
     ctx.obj = Connection(target, token=token, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
 
 
-@cli.command(epilog=environment_only_help())
-@click.option(
+#: ``--config``, for the commands that run a gateway (serve, runtimes build).
+config_option = click.option(
     "--config",
     "config_file",
     envvar="AIRLOCK_CONFIG",
@@ -79,16 +79,12 @@ def cli(  # noqa: PLR0917 - click passes every option by keyword, in declaration
     type=click.Path(dir_okay=False, path_type=Path),
     help="A TOML file of settings (the names below, with underscores).",
 )
-@settings_options
-def serve(config_file: Path | None, **options: Any) -> None:
-    """Run a gateway until SIGINT or SIGTERM (SIGTERM drains: see docs/OPERATIONS.md).
 
-    Prints `airlock listening on ADDRESS` on stdout once it accepts connections.
-    """
-    # Imported here: client commands should not pay for loading the server side
-    # (registry, sandbox launcher, health and reflection services) on every run.
+
+def _gateway_config(config_file: Path | None, options: dict[str, Any]) -> GatewayConfig:
+    """The settings from ``config_file``, the environment and the options given, with logging set up."""
+    # Imported here: client commands should not pay for loading the server side.
     from gateway import logs  # noqa: PLC0415
-    from gateway.cli.serving import serve_until_signalled  # noqa: PLC0415
 
     try:
         # Options left out keep the other sources' values, so defaults live in GatewayConfig only.
@@ -98,7 +94,22 @@ def serve(config_file: Path | None, **options: Any) -> None:
     except AirlockError as exc:
         raise CliError(str(exc)) from None
     logs.configure(json={"auto": None, "json": True, "console": False}[config.log_format], level=config.log_level)
-    asyncio.run(serve_until_signalled(config))
+    return config
+
+
+@cli.command(epilog=environment_only_help())
+@config_option
+@settings_options
+def serve(config_file: Path | None, **options: Any) -> None:
+    """Run a gateway until SIGINT or SIGTERM (SIGTERM drains: see docs/OPERATIONS.md).
+
+    Prints `airlock listening on ADDRESS` on stdout once it accepts connections.
+    """
+    # Imported here: client commands should not pay for loading the server side
+    # (registry, sandbox launcher, health and reflection services) on every run.
+    from gateway.cli.serving import serve_until_signalled  # noqa: PLC0415
+
+    asyncio.run(serve_until_signalled(_gateway_config(config_file, options)))
 
 
 @cli.group(epilog=environment_only_help())
@@ -107,14 +118,7 @@ def runtimes() -> None:
 
 
 @runtimes.command("build", epilog=environment_only_help())
-@click.option(
-    "--config",
-    "config_file",
-    envvar="AIRLOCK_CONFIG",
-    show_envvar=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A TOML file of settings (the names below, with underscores).",
-)
+@config_option
 @click.option(
     "--unconfined",
     is_flag=True,
@@ -127,16 +131,9 @@ def build(config_file: Path | None, unconfined: bool, **options: Any) -> None:
 
     Progress goes to the log on stderr. Exit status 1 when a runtime failed to build.
     """
-    from gateway import logs  # noqa: PLC0415
     from gateway.cli.serving import build_runtimes  # noqa: PLC0415
 
-    try:
-        config = GatewayConfig.load(
-            config_file, **{name: value for name, value in options.items() if value is not None}
-        )
-    except AirlockError as exc:
-        raise CliError(str(exc)) from None
-    logs.configure(json={"auto": None, "json": True, "console": False}[config.log_format], level=config.log_level)
+    config = _gateway_config(config_file, options)
     if unconfined:
         from gateway.cli.serving import build_runtimes_unconfined  # noqa: PLC0415
 
