@@ -69,14 +69,6 @@ class Runtimes:
         """Whether ``spec`` is built (only complete builds are ever renamed to their digest)."""
         return self.path(spec).is_dir()
 
-    def manifest(self, spec: RuntimeSpec) -> dict[str, object] | None:
-        """What the gateway recorded about a built runtime (None when it is not built)."""
-        try:
-            data: dict[str, object] = orjson.loads((self.root / f"{spec.digest}.json").read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            return None
-        return data if self.ready(spec) else None
-
     async def ensure(self, spec: RuntimeSpec, report: Reporter) -> Path:
         """Build ``spec`` unless it is built (waiting for another gateway building it); its directory."""
         if self.ready(spec):
@@ -139,11 +131,7 @@ class Runtimes:
                 "seconds": round(time.monotonic() - began, 1),
                 "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
-            temporary = self.root / f"{_TMP_PREFIX}{spec.digest}.json"
-            temporary.write_bytes(orjson.dumps(manifest))
-            os.replace(temporary, self.root / f"{spec.digest}.json")
-            os.chmod(staging, 0o755)  # noqa: S103 - readable by every sandbox uid, writable by none
-            os.rename(staging, self.path(spec))
+            self._publish(spec, staging, manifest)
         except BaseException:
             with contextlib.suppress(OSError):
                 shutil.rmtree(staging)
@@ -179,18 +167,22 @@ class Runtimes:
             compile_as = str(self.path(spec))
             subprocess.run([python, "-m", "compileall", "-q", "-d", compile_as, str(staging)], check=False)
             installed = sorted(spec.pins.values())
-            temporary = self.root / f"{_TMP_PREFIX}{spec.digest}.json"
             manifest = {"name": spec.name, "lock": str(spec.path), "installed": installed, "unconfined": True}
-            temporary.write_bytes(orjson.dumps(manifest))
-            os.replace(temporary, self.root / f"{spec.digest}.json")
-            os.chmod(staging, 0o755)  # noqa: S103 - readable by every sandbox uid, writable by none
-            os.rename(staging, self.path(spec))
+            self._publish(spec, staging, manifest)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         finally:
             lock.unlink(missing_ok=True)
         return self.path(spec)
+
+    def _publish(self, spec: RuntimeSpec, staging: Path, manifest: dict[str, object]) -> None:
+        """Make a complete build ``spec``'s directory: the manifest beside it first, the rename last."""
+        temporary = self.root / f"{_TMP_PREFIX}{spec.digest}.json"
+        temporary.write_bytes(orjson.dumps(manifest))
+        os.replace(temporary, self.root / f"{spec.digest}.json")
+        os.chmod(staging, 0o755)  # noqa: S103 - readable by every sandbox uid, writable by none
+        os.rename(staging, self.path(spec))
 
     def _new_staging(self, spec: RuntimeSpec) -> Path:
         self.root.mkdir(mode=0o755, parents=True, exist_ok=True)

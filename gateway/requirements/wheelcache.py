@@ -121,12 +121,3 @@ class WheelCache:
                     temporary.unlink()
                 raise
         return None
-
-    def stats(self) -> tuple[int, int]:
-        """Wheels and bytes in the cache (for logs)."""
-        count = size = 0
-        for directory in (self.root / "sha256").glob("*"):
-            for file in directory.glob("*.whl"):
-                count += 1
-                size += file.stat().st_size
-        return count, size
