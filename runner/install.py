@@ -109,16 +109,25 @@ def resolve_arguments(specs: list[str], source_options: list[str]) -> list[str]:
     ]
 
 
-def _resolved() -> list[dict[str, str]]:
-    """Name and version of every package pip installed, from its ``--report``."""
-    report: dict[str, Any] = orjson.loads(Path(_REPORT).read_bytes())
+def _reported(report_path: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(name, version, item)`` of every package in a pip ``--report``'s install list.
+
+    The report is the installer's own pip's, but names and versions are still checked by
+    pattern (and their number bounded) before anything is built from them.
+    """
+    report: dict[str, Any] = orjson.loads(Path(report_path).read_bytes())
     packages = []
     for item in report.get("install", [])[:_MAX_PACKAGES]:
         metadata = item.get("metadata", {})
         name, version = str(metadata.get("name", "")), str(metadata.get("version", ""))
         if _NAME.match(name) and _VERSION.match(version):
-            packages.append({"name": name, "version": version})
+            packages.append((name, version, item))
     return packages
+
+
+def _resolved() -> list[dict[str, str]]:
+    """Name and version of every package pip installed, from its ``--report``."""
+    return [{"name": name, "version": version} for name, version, _ in _reported(_REPORT)]
 
 
 def _pip(arguments: list[str]) -> int:
@@ -136,17 +145,13 @@ def _pins(report_path: str) -> list[tuple[str, str]]:
     The hash is the one pip verified against the index's (or computed for a local file),
     "" when the report has none.
     """
-    report: dict[str, Any] = orjson.loads(Path(report_path).read_bytes())
     pins = []
-    for item in report.get("install", [])[:_MAX_PACKAGES]:
-        metadata = item.get("metadata", {})
-        name, version = str(metadata.get("name", "")), str(metadata.get("version", ""))
+    for name, version, item in _reported(report_path):
         archive = item.get("download_info", {}).get("archive_info", {})
         digest = str(archive.get("hashes", {}).get("sha256", ""))
         if not digest and str(archive.get("hash", "")).startswith("sha256="):
             digest = str(archive["hash"]).removeprefix("sha256=")
-        if _NAME.match(name) and _VERSION.match(version):
-            pins.append((f"{name}=={version}", digest if _SHA256.match(digest) else ""))
+        pins.append((f"{name}=={version}", digest if _SHA256.match(digest) else ""))
     return pins
 
 
