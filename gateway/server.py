@@ -162,6 +162,8 @@ class Gateway:
             )
         # Once: it reads pip's configuration and resolves the package source's hosts.
         self._policy = InstallPolicy.from_config(config)
+        #: What each built runtime's workers import from, by digest (see _imports).
+        self._runtime_imports: dict[str, Imports] = {}
         self._credentials = server_credentials(config)
         self.metrics = Metrics()
         self.admission = Admission(
@@ -260,11 +262,18 @@ class Gateway:
         reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
 
     def _imports(self, profile: Profile) -> Imports:
-        """What ``profile``'s workers import from: its runtime, once built."""
+        """What ``profile``'s workers import from: its runtime, once built.
+
+        Asked for every worker and every Result: remembered per runtime once it is built
+        (a built runtime's directory never changes), so the hot path does no file system call.
+        """
         spec = self.profiles.runtime(profile)
-        if not self.runtimes.ready(spec):
-            raise StartFailed(f"runtime {spec.name!r} of profile {profile.name!r} is not built")
-        return Imports.runtime(self.runtimes.path(spec))
+        imports = self._runtime_imports.get(spec.digest)
+        if imports is None:
+            if not self.runtimes.ready(spec):
+                raise StartFailed(f"runtime {spec.name!r} of profile {profile.name!r} is not built")
+            imports = self._runtime_imports[spec.digest] = Imports.runtime(self.runtimes.path(spec))
+        return imports
 
     async def build_runtimes(self) -> dict[str, str]:
         """Build the runtimes the profiles need and are not built yet, with progress in the log.
