@@ -120,6 +120,13 @@ def shared_settings() -> dict[str, str]:
     return {f"{ENV_PREFIX}RUNTIMES_DIR": str(TEST_RUNTIMES), f"{ENV_PREFIX}WHEEL_CACHE_DIR": str(TEST_WHEELS)}
 
 
+def command_environment(**variables: str) -> dict[str, str]:
+    """The environment for an ``airlock`` command a test starts: none of the caller's
+    ``AIRLOCK_*`` settings, the shared ones (shared_settings), then ``variables``."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+    return inherited | shared_settings() | variables
+
+
 def default_runtime_dir() -> Path:
     """Where the shipped default runtime is built for the tests."""
     spec = load_runtimes(shipped_profiles_dir() / RUNTIMES_SUBDIR)[DEFAULT_RUNTIME]

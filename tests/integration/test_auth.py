@@ -39,7 +39,7 @@ from airlock.client import AirlockClient
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
 from gateway.server import Gateway, exposure_warnings
-from tests.conftest import probed, running_gateway, shared_settings
+from tests.conftest import command_environment, probed, running_gateway, shared_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -639,8 +639,7 @@ def test_invalid_auth_settings_are_named_without_their_secrets(
 
 def clean_env(**variables: str) -> dict[str, str]:
     """This process's environment without AIRLOCK_* variables, plus ``variables``."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRLOCK_")}
-    return env | shared_settings() | variables
+    return command_environment(**variables)
 
 
 @dataclass

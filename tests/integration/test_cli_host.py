@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.compat.fake_openai import FakeOpenAI, fake_openai
-from tests.conftest import shared_settings
+from tests.conftest import command_environment
 from tests.integration.test_cli import AIRLOCK, Served, put, serving
 
 pytestmark = pytest.mark.timeout(90)
@@ -36,9 +35,7 @@ def openai() -> Iterator[FakeOpenAI]:
 
 def invoke(server: Served, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     argv = [AIRLOCK, "--target", server.target, "invoke", *args]
-    environment = (
-        {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")} | shared_settings() | (env or {})
-    )
+    environment = command_environment(**(env or {}))
     return subprocess.run(
         argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False, env=environment
     )

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -17,8 +16,8 @@ import pytest
 from airlock.client import AirlockClient, Outcome
 from gateway.config import GatewayConfig
 from tests import pkgindex
-from tests.conftest import probed, running_gateway
 from tests.helpers import drain
+from tests.integration.test_requirements import running
 from tests.pkgindex import PackageIndex, unreachable_url, write_simple_index
 from tests.wheels import build_wheel
 
@@ -73,12 +72,6 @@ def gateway_config(gateway_config: GatewayConfig, package_index_server: PackageI
 def _index_as_new(package_index_server: PackageIndex) -> None:
     """Every test starts with an index that serves everything (a failure mode never leaks on)."""
     package_index_server.reset()
-
-
-@asynccontextmanager
-async def running(config: GatewayConfig) -> AsyncIterator[AirlockClient]:
-    async with running_gateway(config, probed()) as gateway, AirlockClient(gateway.address) as client:
-        yield client
 
 
 async def refused(client: AirlockClient, function_id: str, source: str) -> grpc.aio.AioRpcError:

@@ -16,7 +16,7 @@ from gateway.errors import AirlockError
 from gateway.profiles.loader import RUNTIMES_SUBDIR, shipped_profiles_dir
 from gateway.profiles.runtimes import DEFAULT_RUNTIME, RUNNER_NEEDS, load_runtimes, parse_lock
 from gateway.server import Gateway
-from tests.conftest import default_runtime_dir, probed, running_gateway, shared_settings
+from tests.conftest import TEST_RUNTIMES, command_environment, default_runtime_dir, probed, running_gateway
 from tests.helpers import drain
 from tests.pkgindex import unreachable_url
 
@@ -177,20 +177,17 @@ def test_airlock_runtimes_build_builds_ahead_of_time_and_says_which_failed(tmp_p
     add_runtime(profiles, "broken", small_lock(f"airlock-no-such-package==1.0 --hash=sha256:{ZERO}"))
     argv = [AIRLOCK, "runtimes", "build", "--profiles", str(profiles), "--data-dir", str(tmp_path / "data")]
     argv += ["--requirements-index-url", unreachable_url()]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}, **shared_settings()}
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=env)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=command_environment())
     assert done.returncode == 1, done.stderr
     spec = parse_lock("small", Path("small.txt"), small_lock())
-    assert done.stdout.splitlines() == [
-        f"runtime small: {Path(shared_settings()['AIRLOCK_RUNTIMES_DIR']) / spec.digest}"
-    ]
+    assert done.stdout.splitlines() == [f"runtime small: {TEST_RUNTIMES / spec.digest}"]
     assert "runtime broken: FAILED: installing runtime 'broken' failed" in done.stderr
 
 
 async def test_builds_stage_where_no_other_user_can_reach_and_leftovers_go(private_config: GatewayConfig) -> None:
     add_runtime(private_config.profiles_dir, "small", small_lock())
     spec = parse_lock("small", Path("small.txt"), small_lock())
-    runtimes = Path(shared_settings()["AIRLOCK_RUNTIMES_DIR"])
+    runtimes = TEST_RUNTIMES
     private = runtimes / ".staging"
     private.mkdir(exist_ok=True)
     leftover = private / f".tmp-{spec.digest}-crashed"
@@ -208,8 +205,7 @@ def test_an_image_build_makes_the_same_runtime_without_a_sandbox(tmp_path: Path)
     add_runtime(profiles, "small", small_lock())
     runtimes = tmp_path / "runtimes"
     argv = [AIRLOCK, "runtimes", "build", "--unconfined", "--profiles", str(profiles), "--runtimes-dir", str(runtimes)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRLOCK_")}
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=env)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=command_environment())
     assert done.returncode == 0, done.stderr
     spec = parse_lock("small", Path("small.txt"), small_lock())
     built = runtimes / spec.digest  # the address a confined build gives it
