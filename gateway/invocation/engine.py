@@ -44,6 +44,7 @@ from gateway.sandbox.frames import (
     CallFrame,
     CompiledFrame,
     EventFrame,
+    Frame,
     HostRequestFrame,
     ResultFrame,
 )
@@ -59,6 +60,8 @@ log = structlog.get_logger("airlock.invocation")
 _CPU_CHECK_SECONDS = 0.1
 #: How long a worker that closed its channel gets to exit before it counts as hung.
 _EXIT_GRACE_SECONDS = 0.5
+#: How long the events a sandbox wrote before a limit stopped it may take to be forwarded.
+_EMITTED_GRACE_SECONDS = 1.0
 
 
 @dataclass
@@ -122,6 +125,10 @@ class Invocation:
         #: Whether the clock is paused for a full outbox (so that it is resumed exactly once).
         self._paused_for_host = False
         self._worker: Worker | None = None
+        #: Set once a limit killed the sandbox: only the events it wrote before are forwarded.
+        self._stopping = False
+        #: Set when the worker's frames have all been read (or the reading stopped).
+        self._pumped = anyio.Event()
         self._metrics = metrics
         #: Cancels the whole invocation, also while it waits for a sandbox (``cancel``).
         self._scope = anyio.CancelScope()
@@ -161,6 +168,9 @@ class Invocation:
         """End the invocation as CANCELLED (the gateway drains); a no-op once it is ending."""
         if self._ending is None:
             self._ending = Ending(Outcome.CANCELLED, reason, error_type)
+            self._scope.cancel()
+        elif self._stopping:
+            # A limit ended it and its last events are on their way: the host needs none now.
             self._scope.cancel()
 
     def _host_slow(self, slow: bool) -> None:
@@ -238,7 +248,7 @@ class Invocation:
                     self._tg = tg
                     tg.start_soon(self._pump_worker, worker, job["code"] is not None)
                     tg.start_soon(self._pump_host, worker)
-                    tg.start_soon(self._watch_clock)
+                    tg.start_soon(self._watch_clock, worker)
                     tg.start_soon(self._drain_output, worker)
                     tg.start_soon(self._watch_cpu, worker)
         except NoCapacity as exc:
@@ -281,6 +291,12 @@ class Invocation:
 
     async def _pump_worker(self, worker: Worker, sent_code: bool) -> None:
         try:
+            await self._pump_frames(worker, sent_code)
+        finally:
+            self._pumped.set()
+
+    async def _pump_frames(self, worker: Worker, sent_code: bool) -> None:
+        try:
             frame = await worker.receive()
             if isinstance(frame, CompiledFrame) and not sent_code:
                 # The runner's, before any of the plugin's code ran: a worker without cached
@@ -288,29 +304,38 @@ class Invocation:
                 if frame.code:
                     self._launcher.code_cache.put(self.record.id, self.record.sha256, frame.code)
                 frame = await worker.receive()
-            while True:
-                if isinstance(frame, EventFrame):
-                    await self._forward_event(frame)
-                elif isinstance(frame, CallFrame):
-                    await self._forward_call(worker, frame)
-                elif isinstance(frame, HostRequestFrame):
-                    await self._forward_host_request(worker, frame)
-                elif isinstance(frame, CallAbandonedFrame):
-                    self._abandon(frame.call_id)
-                elif isinstance(frame, ResultFrame):
-                    worker.returned = True
-                    self._finish(verdict.from_result(frame, exact_json.dumps(frame.value)))
-                    return
-                else:
-                    raise ProtocolViolation(f"unexpected {frame.op!r} frame during an invocation")
+            while await self._forward(worker, frame):
                 frame = await worker.receive()
         except OutputExceeded as exc:
             self._finish(Ending(Outcome.OUTPUT_LIMIT, str(exc), "OutputLimit"))
         except ProtocolViolation as exc:
             self._finish(Ending(Outcome.CRASHED, f"the worker broke the protocol: {exc}", "ProtocolViolation"))
         except WorkerGone:
+            if self._stopping:
+                return
             returncode = await worker.wait_exit(_EXIT_GRACE_SECONDS)
             self._finish(verdict.from_exit(returncode, worker.cgroup.counters(), self.profile))
+
+    async def _forward(self, worker: Worker, frame: Frame) -> bool:
+        """Pass one of the plugin's frames on; False once no more frames are wanted."""
+        if self._stopping and not isinstance(frame, EventFrame):
+            # A call or host request from a killed sandbox has nobody left to answer.
+            return False
+        if isinstance(frame, EventFrame):
+            await self._forward_event(frame)
+        elif isinstance(frame, CallFrame):
+            await self._forward_call(worker, frame)
+        elif isinstance(frame, HostRequestFrame):
+            await self._forward_host_request(worker, frame)
+        elif isinstance(frame, CallAbandonedFrame):
+            self._abandon(frame.call_id)
+        elif isinstance(frame, ResultFrame):
+            worker.returned = True
+            self._finish(verdict.from_result(frame, exact_json.dumps(frame.value)))
+            return False
+        else:
+            raise ProtocolViolation(f"unexpected {frame.op!r} frame during an invocation")
+        return True
 
     def _admit(self) -> None:
         """Count one event or call the plugin sent against the profile's caps."""
@@ -419,11 +444,31 @@ class Invocation:
         if await self._answer(worker, call_id, CALL_TIMEOUT_VALUE, "timed_out"):
             log.warning("event_call_timed_out", call_id=call_id, timeout_seconds=self.call_timeout)
 
+    async def _stop_for_limit(self, worker: Worker, ending: Ending) -> None:
+        """End with a limit seen beside the frames, once the events written before it are forwarded.
+
+        The plugin's events and what it prints travel on two pipes, and time and CPU are
+        watched apart from both: a flood of prints can break its limit while an event the
+        plugin emitted earlier still sits unread in the other pipe. The sandbox is killed
+        first, so that its channel ends and nothing new joins it; the events already in it
+        are forwarded (nothing else: a call or host request from a dead sandbox has nobody to
+        answer it), then the invocation ends.
+        """
+        if self._ending is not None:
+            return
+        self._ending = ending
+        self._stopping = True
+        await worker.kill()
+        with anyio.move_on_after(_EMITTED_GRACE_SECONDS):
+            await self._pumped.wait()
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+
     async def _drain_output(self, worker: Worker) -> None:
         try:
             await worker.drain_output()
         except OutputExceeded as exc:
-            self._finish(Ending(Outcome.OUTPUT_LIMIT, str(exc), "OutputLimit"))
+            await self._stop_for_limit(worker, Ending(Outcome.OUTPUT_LIMIT, str(exc), "OutputLimit"))
 
     async def _watch_cpu(self, worker: Worker) -> None:
         # RLIMIT_CPU bounds each process; the cgroup's count covers all of them together
@@ -431,16 +476,18 @@ class Invocation:
         limit_ms = self.profile.cpu_seconds * 1000
         while worker.cpu_ms() < limit_ms:  # noqa: ASYNC110 - polling a kernel counter
             await anyio.sleep(_CPU_CHECK_SECONDS)
-        self._finish(Ending(Outcome.CPU_LIMIT, f"CPU time limit of {self.profile.cpu_seconds} s exceeded", "CpuLimit"))
+        await self._stop_for_limit(
+            worker, Ending(Outcome.CPU_LIMIT, f"CPU time limit of {self.profile.cpu_seconds} s exceeded", "CpuLimit")
+        )
 
-    async def _watch_clock(self) -> None:
+    async def _watch_clock(self, worker: Worker) -> None:
         assert self._clock is not None
         which = await self._clock.expired()
         if which == "wall":
             message = f"the action ran longer than its timeout of {self.timeout:g} s"
         else:
             message = f"the invocation exceeded session_seconds={self.profile.session_seconds:g}"
-        self._finish(Ending(Outcome.TIMEOUT, message, "Timeout"))
+        await self._stop_for_limit(worker, Ending(Outcome.TIMEOUT, message, "Timeout"))
 
     # -- host side ---------------------------------------------------------------------
 

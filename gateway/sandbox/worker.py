@@ -149,6 +149,7 @@ class Worker:
         self._sent_bytes = 0
         self._send_lock = anyio.Lock()
         self._closed = False
+        self._killed = False
         self._stopped = False
         #: Set once the worker said ``ready``: it is fully confined.
         self.ready = False
@@ -343,17 +344,15 @@ class Worker:
         await self.stop()
         await self.release()
 
-    async def stop(self) -> None:
-        """Kill the sandbox, collect the rest of its output and read the kernel's counters.
+    async def kill(self) -> None:
+        """SIGKILL every process of the sandbox, once (the first step of :meth:`stop`).
 
-        Once this returns, every process of the sandbox has been sent SIGKILL and every
-        holder of its output is gone (the end of the output is only seen then), so the
-        Result can be built. What is left, the kernel tearing down the sandbox's namespaces
-        and the worker exiting, is :meth:`release`'s.
+        Afterwards the sandbox adds nothing to its channel: the frames it wrote before can
+        still be read, up to the end of the channel.
         """
-        if self._stopped:
+        if self._killed:
             return
-        self._stopped = True
+        self._killed = True
         try:
             if not self.ready:
                 # A worker that never said ready waits for frames that will not come: it
@@ -369,6 +368,19 @@ class Worker:
                 await anyio.to_thread.run_sync(self.cgroup.kill, self.pid)
         except OSError:
             log.exception("cgroup_kill_failed", pid=self.pid)
+
+    async def stop(self) -> None:
+        """Kill the sandbox, collect the rest of its output and read the kernel's counters.
+
+        Once this returns, every process of the sandbox has been sent SIGKILL and every
+        holder of its output is gone (the end of the output is only seen then), so the
+        Result can be built. What is left, the kernel tearing down the sandbox's namespaces
+        and the worker exiting, is :meth:`release`'s.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.kill()
         available = getattr(self.process.stderr, "receive_available", None)
         if self.returned and callable(available):
             # The runner waited until its output had been read before it sent the result.

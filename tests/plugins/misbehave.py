@@ -25,9 +25,6 @@ class Action:
     async def action(self, body, __event_emitter__):
         do = body.get("do")
         await __event_emitter__({"type": "pid", "data": {"pid": os.getpid(), "sandbox": sandbox_identity()}})
-        # Let the gateway forward that event before misbehaving: an output flood on the
-        # other pipe could otherwise end the invocation before the event frame is read.
-        time.sleep(0.2)
         if do == "sleep":
             await asyncio.sleep(3600)
         if do == "block":

@@ -251,10 +251,6 @@ EMITTING = {"event_flood": event_flood, "huge_event": huge_event}
 class Action:
     async def action(self, body, __event_emitter__=None):
         await __event_emitter__({"type": "sandbox", "data": {"pid_namespace": sandbox_identity()}})
-        # Give the gateway time to forward that event: an attack that hits a limit at once
-        # (an output flood read on the other pipe) can end the invocation before the
-        # gateway has read the event's frame.
-        time.sleep(0.1)
         name = body["attack"]
         if name in EMITTING:
             return await EMITTING[name](body, __event_emitter__)
