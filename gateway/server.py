@@ -154,6 +154,8 @@ class Gateway:
         refused = {name: r for name, p in profiles.items() if (r := probe.refusals(p, self.host))}
         for name, reasons in refused.items():
             log.error("profile_refused", profile=name, reasons=reasons)
+        for weaker in self.host.degraded():
+            log.warning("layer_degraded", detail=weaker)
         self.profiles = profiles.without(refused)
         if DEFAULT_PROFILE in refused:
             raise AirlockError(

@@ -4,8 +4,9 @@ The gateway creates one cgroup per invocation below its own cgroup, places the w
 it before the worker confines itself, reads the kernel's counters for the verdict and the
 usage, kills everything in it at the end, checks it is empty and removes it. Two layouts:
 
-* cgroup v2 with a delegated subtree (the gateway's cgroup has memory, pids and cpu
-  available): ``<own>/airlock-<gateway>/<invocation>``, killed with ``cgroup.kill``;
+* cgroup v2 with a subtree that is the gateway's to use (cgroup_subtree.py: delegated by
+  systemd, or a tree no systemd manages) and has memory, pids and cpu:
+  ``<own>/airlock/gw-<pid>-<start>/<n>/<invocation>``, killed with ``cgroup.kill``;
 * cgroup v1 (memory, pids, cpuacct and freezer hierarchies): the same relative path in each
   hierarchy, killed by freezing, SIGKILLing every task and thawing, so nothing can fork
   while it is being killed.
@@ -31,6 +32,7 @@ from pathlib import Path
 import structlog
 
 from gateway.sandbox import procfs
+from gateway.sandbox.cgroup_subtree import BASE, Subtree, SubtreeError, find
 
 log = structlog.get_logger("airlock.cgroups")
 
@@ -116,10 +118,18 @@ class Cgroups:
 
     V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
 
-    def __init__(self, version: int, roots: dict[str, Path]) -> None:
+    def __init__(self, version: int, roots: dict[str, Path], subtree: Subtree | None = None) -> None:
         self.version = version
         #: v1: controller → the gateway's base directory in that hierarchy; v2: {"": base}.
         self.roots = roots
+        #: v2: the subtree the base directory is in.
+        self.subtree = subtree
+
+    def describe(self) -> str:
+        """The layout in one line (doctor, the start-up log)."""
+        if self.subtree is not None:
+            return f"v2 in {self.subtree.describe()}"
+        return f"v1 ({', '.join(sorted(self.roots))})"
 
     @classmethod
     def detect(cls) -> Cgroups:
@@ -130,17 +140,20 @@ class Cgroups:
         # process may run several (an embedding host, the test suite) and one that stops
         # removes its own directory.
         name = Path(f"gw-{os.getpid()}-{_start_time(os.getpid())}") / str(next(_gateway_numbers))
+        v2_problem: SubtreeError | None = None
         if "" in mounts and "" in own:
-            v2 = mounts[""] / own[""].lstrip("/")
-            available = set((v2 / "cgroup.controllers").read_text().split()) if v2.exists() else set()
-            if {"memory", "pids", "cpu"} <= available and os.access(v2, os.W_OK):
-                return cls(2, {"": v2 / "airlock" / name})
+            try:
+                subtree = find(mounts[""], own[""])
+                return cls(2, {"": subtree.path / BASE / name}, subtree)
+            except SubtreeError as exc:
+                v2_problem = exc
         missing = [c for c in cls.V1_CONTROLLERS if c not in mounts or c not in own]
+        if missing and v2_problem is not None and not any(c in mounts for c in cls.V1_CONTROLLERS):
+            # A cgroup-v2-only host: what is wrong with the v2 subtree is the whole story.
+            raise CgroupError(f"cgroup v2: {v2_problem}")
         if missing:
-            raise CgroupError(
-                "no cgroup v2 subtree with memory, pids and cpu delegated, and no cgroup v1 "
-                f"hierarchy for {', '.join(missing)}"
-            )
+            v2 = f"cgroup v2: {v2_problem}" if v2_problem else "no cgroup v2 hierarchy"
+            raise CgroupError(f"{v2}; and no cgroup v1 hierarchy for {', '.join(missing)}")
         roots = {c: mounts[c] / own[c].lstrip("/") / "airlock" / name for c in cls.V1_CONTROLLERS}
         for root in roots.values():
             if not os.access(root.parents[2], os.W_OK):
@@ -151,16 +164,11 @@ class Cgroups:
         """Create this gateway's base directories and enable v2 controllers below them."""
         for root in self.roots.values():
             root.mkdir(parents=True, exist_ok=True)
-        if self.version == 2:
+        if self.subtree is not None:
             base = self.roots[""]
-            own = base.parents[2]
-            # "No internal processes": a v2 cgroup that hands controllers to children may
-            # not hold processes itself, so the gateway moves into a leaf of its own first.
-            if (own / "cgroup.procs").read_text().split():
-                leaf = own / "gateway"
-                leaf.mkdir(exist_ok=True)
-                _write(leaf / "cgroup.procs", str(os.getpid()))
-            for directory in (own, base.parents[1], base.parent, base):
+            # "No internal processes": the subtree's processes move into leaves first.
+            self.subtree.take()
+            for directory in (base.parents[1], base.parent, base):
                 _write(directory / "cgroup.subtree_control", "+memory +pids +cpu")
 
     def release(self) -> None:
@@ -195,6 +203,8 @@ class Cgroups:
         """Kill everything in ``directory`` and below and remove it; the sandboxes' cgroups removed."""
         children = [p for p in directory.iterdir() if p.is_dir()]
         removed = sum(self._remove_tree(child) for child in children)
+        if self.version == 2 and (directory / "cgroup.kill").exists():
+            _write(directory / "cgroup.kill", "1")
         self._kill_dir(directory)
         directory.rmdir()
         # A sandbox's cgroup is named by a uuid; a process's (gw-...) and a gateway's (its
@@ -208,8 +218,8 @@ class Cgroups:
         group.create(limits)
         return group
 
-    def _kill_dir(self, directory: Path, spare: int | None = None) -> None:
-        for _ in range(_KILL_ROUNDS):
+    def _kill_dir(self, directory: Path, spare: int | None = None, rounds: int = _KILL_ROUNDS) -> None:
+        for _ in range(rounds):
             pids = [int(p) for p in (directory / "cgroup.procs").read_text().split() if int(p) != spare]
             if not pids:
                 return
@@ -239,7 +249,9 @@ class InvocationCgroup:
         quota = int(limits.cpu_cores * _CFS_PERIOD_US) if limits.cpu_cores else None
         if self.layout.version == 2:
             _write(memory / "memory.max", str(limits.memory_bytes))
-            _write(memory / "memory.swap.max", "0")
+            swap = memory / "memory.swap.max"
+            if swap.exists():  # only when the kernel accounts swap (swapaccount, CONFIG_MEMCG_SWAP)
+                _write(swap, "0")
             _write(pids / "pids.max", str(limits.pids))
             if quota:
                 _write(cpu / "cpu.max", f"{quota} {_CFS_PERIOD_US}")
@@ -294,9 +306,23 @@ class InvocationCgroup:
         left for the host's init to collect.
         """
         if self.layout.version == 2:
+            directory = self.dirs[""]
             if spare is None:
-                _write(self.dirs[""] / "cgroup.kill", "1")
-            self.layout._kill_dir(self.dirs[""], spare)
+                # The kernel kills every process, including those forked meanwhile.
+                _write(directory / "cgroup.kill", "1")
+                self.layout._kill_dir(directory)
+                return
+            # Frozen, nothing forks while the list is read and killed (as with v1's freezer).
+            _write(directory / "cgroup.freeze", "1")
+            try:
+                for _ in range(_KILL_ROUNDS):
+                    if "frozen 1" in (directory / "cgroup.events").read_text().splitlines():
+                        break
+                    time.sleep(0.001)
+                self.layout._kill_dir(directory, spare, rounds=1)
+            finally:
+                _write(directory / "cgroup.freeze", "0")
+            self.layout._kill_dir(directory, spare)
             return
         freezer = self._dir("freezer")
         # Frozen tasks cannot fork, so the list read below is complete; SIGKILL takes effect

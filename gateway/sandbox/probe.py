@@ -40,13 +40,41 @@ class HostSupport:
         def state(problem: str | None, detail: str = "available") -> str:
             return f"missing ({problem})" if problem else detail
 
-        return [
+        lines = [
             f"user namespaces: {state(self.user_namespaces)}",
             f"landlock:        {f'ABI {self.landlock_abi}' if self.landlock_abi else 'missing'}",
             f"seccomp:         {state(self.seccomp)}",
             f"cgroups:         {state(self.cgroups, self.cgroup_layout)}",
             f"network egress:  {state(self.egress)}",
         ]
+        return lines + [f"degraded:        {weaker}" for weaker in self.degraded()]
+
+    def degraded(self) -> list[str]:
+        """Layers this host offers in part, each with what stands in for the missing part.
+
+        docs/SECURITY.md, "Hosts without a layer": a profile that requires a missing layer is
+        refused (see :func:`refusals`); what only weakens one is said here, by doctor and in
+        the gateway's start-up log, never left silent.
+        """
+        abi = self.landlock_abi
+        if abi == 0:
+            return [
+                'no Landlock: profiles with landlock = "required" (every shipped one) are refused; '
+                '"best-effort" ones run without its filesystem and network lock (mounts, namespaces '
+                "and seccomp remain)"
+            ]
+        weaker = []
+        if abi < 4:
+            weaker.append(
+                f"Landlock ABI {abi} < 4 has no TCP rules: the sandbox's network namespace alone confines "
+                "TCP (an egress sandbox reaches its own loopback listeners only)"
+            )
+        if abi < 6:
+            weaker.append(
+                f"Landlock ABI {abi} < 6 does not scope abstract unix sockets and signals: the sandbox's "
+                "network and pid namespaces alone keep them inside"
+            )
+        return weaker
 
 
 def _user_namespaces() -> str | None:
@@ -91,7 +119,7 @@ def probe() -> HostSupport:
     """Probe every layer."""
     try:
         layout = Cgroups.detect()
-        cgroups, described = None, f"v{layout.version} ({', '.join(sorted(layout.roots)) or 'unified'})"
+        cgroups, described = None, layout.describe()
     except (CgroupError, OSError) as exc:
         cgroups, described = str(exc), ""
     return HostSupport(_user_namespaces(), syscalls.landlock_abi(), _seccomp(), cgroups, described, _egress())
