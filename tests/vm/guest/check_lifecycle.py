@@ -1,0 +1,150 @@
+"""A gateway killed with SIGKILL leaves nothing running, and the next one sweeps its cgroups;
+an unprivileged gateway runs in a subtree delegated to its user, and is refused in one that is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from airlock.client import AirlockClient, Event, Outcome
+from gateway.sandbox.cgroups import Cgroups
+from tests.conftest import command_environment
+from tests.helpers import sandbox_alive, sandbox_gone
+from tests.threats.probe import attack, register
+from tests.vm.guest.conftest import guest_profiles
+
+pytestmark = pytest.mark.anyio
+
+AIRLOCK = str(Path(sys.executable).parent / "airlock")
+LISTENING = "airlock listening on "
+#: The unprivileged user: no passwd entry needed, its uid owns what it may write.
+USER = 1000
+CGROUP = Path("/sys/fs/cgroup")
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    target: str
+    log: Path
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, *, prefix: tuple[str, ...] = (), **env: str) -> Iterator[Served]:
+    """``airlock serve`` on a port of its own, started behind ``prefix`` (placement, setpriv)."""
+    log = tmp_path / "serve.log"
+    argv = [*prefix, AIRLOCK, "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]
+    argv += ["--data-dir", str(tmp_path / "data"), "--profiles", str(guest_profiles(tmp_path / "profiles"))]
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=log_file, text=True, env=command_environment(**env)
+        )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith(LISTENING), f"no listening line ({line!r}):\n{log.read_text()}"
+        yield Served(process, line.removeprefix(LISTENING).strip(), log)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(60)
+
+
+async def test_a_killed_gateway_leaves_nothing_running_and_the_next_sweeps(tmp_path: Path) -> None:
+    with serving(tmp_path) as served:
+        async with AirlockClient(served.target) as client:
+            fid = await register(client, "exhaust", "limits")
+            async with client.invoke(fid, body={"attack": "block"}) as invocation:
+                async for message in invocation:
+                    if isinstance(message, Event) and message.type == "sandbox":
+                        sandbox = str(message.data["pid_namespace"])
+                        break
+            assert sandbox_alive(sandbox)
+            dead = served.process.pid
+            served.process.send_signal(signal.SIGKILL)
+            served.process.wait(60)
+    # Its sandboxes die with it...
+    assert await sandbox_gone(sandbox, 60)
+    # ...and its cgroups stay until a gateway of this subtree starts and sweeps them.
+    layout = Cgroups.detect()
+    left = [path for path in layout.roots[""].parents[1].iterdir() if path.name.startswith(f"gw-{dead}-")]
+    assert left, "the killed gateway's cgroups are not where the next gateway looks"
+    layout.prepare()
+    try:
+        assert layout.sweep() >= 1  # the sandbox's cgroup (and the warm pool's) counted
+        assert not any(path.exists() for path in left)
+    finally:
+        layout.release()
+
+
+def delegate(cgroup: Path, uid: int) -> None:
+    """What systemd does for a unit with Delegate=yes and User=: the cgroup and its three files are the user's."""
+    cgroup.mkdir(parents=True, exist_ok=True)
+    (cgroup.parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+    for path in (cgroup, cgroup / "cgroup.procs", cgroup / "cgroup.subtree_control", cgroup / "cgroup.threads"):
+        os.chown(path, uid, uid)
+
+
+def as_user(cgroup: Path) -> tuple[str, ...]:
+    """A prefix that starts a command in ``cgroup`` as the unprivileged user."""
+    return (
+        "/bin/sh",
+        "-c",
+        f'echo $$ > {cgroup}/cgroup.procs && exec setpriv --reuid={USER} --regid={USER} --clear-groups "$@"',
+        "sh",
+    )
+
+
+@pytest.fixture
+def user_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = Path("/tmp") / f"user-{USER}-{os.getpid()}"
+    home.mkdir(mode=0o700)
+    os.chown(home, USER, USER)
+    return home
+
+
+async def test_an_unprivileged_gateway_in_a_delegated_subtree(user_home: Path) -> None:
+    cgroup = CGROUP / "user.slice" / "airlock.service"
+    delegate(cgroup, USER)
+    with serving(user_home, prefix=as_user(cgroup), HOME=str(user_home)) as served:
+        assert os.stat(f"/proc/{served.process.pid}").st_uid == USER
+        async with AirlockClient(served.target) as client:
+            assert (await attack(client, "exhaust", "benign", profile="limits")).value == "fine"
+            result = (await attack(client, "exhaust", "touch_pages", profile="limits")).result
+            assert result.outcome is Outcome.MEMORY_LIMIT
+        # The gateway's cgroups are below the delegated one, and belong to the user.
+        base = next((cgroup / "airlock").iterdir())
+        assert base.stat().st_uid == USER
+    assert served.process.returncode == 0, served.log.read_text()
+
+
+def test_an_unprivileged_gateway_is_refused_a_subtree_not_delegated_to_it(user_home: Path) -> None:
+    cgroup = CGROUP / "user.slice" / "other.service"
+    cgroup.mkdir(parents=True, exist_ok=True)
+    profiles = str(guest_profiles(user_home / "profiles"))
+    os.chown(user_home / "profiles", USER, USER)
+    said = []
+    for command in (["doctor", "--profiles", profiles], ["serve", "--profiles", profiles]):
+        done = subprocess.run(
+            [*as_user(cgroup), AIRLOCK, *command],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=command_environment(
+                HOME=str(user_home), AIRLOCK_DATA_DIR=str(user_home / "data"), AIRLOCK_LISTEN="127.0.0.1:0"
+            ),
+            check=False,
+        )
+        assert done.returncode != 0, done.stdout + done.stderr
+        said.append(done.stdout + done.stderr)
+    expected = f"/sys/fs/cgroup/user.slice/other.service is not writable by uid {USER}"
+    assert all(expected in output for output in said), said
