@@ -7,18 +7,21 @@ Two boots of Debian 12's kernel under QEMU:
   (check_verdicts), a plugin with requirements from a package index and one with egress
   (check_workloads), SIGKILL of a gateway and the sweep after it, an unprivileged gateway
   in a delegated subtree and one refused (check_lifecycle);
-* without Landlock (``lsm=lockdown,yama,apparmor``): check_no_landlock.
+* without Landlock (``lsm=lockdown,yama,apparmor``): check_no_landlock;
+* with systemd as PID 1 (``init="systemd"``): the shipped unit, delegated and undelegated
+  scopes (check_systemd).
 
 Each boot runs one pytest in the guest; its summary is this test's failure message.
 """
 
 from __future__ import annotations
 
+import compileall
 import shlex
 
 import pytest
 
-from tests.vm.machine import LSM_LANDLOCK, LSM_NO_LANDLOCK, GuestRun, missing_packages, run
+from tests.vm.machine import LSM_LANDLOCK, LSM_NO_LANDLOCK, REPO, GuestRun, Init, missing_packages, run
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,18 +49,22 @@ export TESTS_VM_SIBLING=$!
 exec """
 
 
+#: pytest in the guest: only the check_*.py files named, no cache written into the checkout.
+PYTEST = [".venv/bin/python", "-m", "pytest", "-p", "no:cacheprovider", "-o", "python_files=check_*.py"]
+
+
 def pytest_in_guest(*files: str) -> str:
-    argv = [".venv/bin/python", "-m", "pytest", "-p", "no:cacheprovider", "-o", "python_files=check_*.py"]
-    argv += ["-o", "timeout=900", "-q", "-rfE", *(f"{GUEST}/{name}" for name in files)]
+    argv = [*PYTEST, "-o", "timeout=900", "-q", "-rfE", *(f"{GUEST}/{name}" for name in files)]
     return SESSION + shlex.join(argv)
 
 
-def run_suite(command: str, lsm: str) -> GuestRun:
+def run_suite(command: str, lsm: str, init: Init = "busybox", env: dict[str, str] | None = None) -> GuestRun:
     done = run(
         command,
         timeout=1500,
         lsm=lsm,
-        env={"TESTS_VM_GUEST": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+        init=init,
+        env={"TESTS_VM_GUEST": "1", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
     )
     summary = done.stdout[-6000:] + done.stderr[-3000:]
     assert done.returncode == 0, f"the guest's pytest failed ({done.seconds:.0f} s):\n{summary}"
@@ -72,3 +79,15 @@ def test_cgroup_v2_suite() -> None:
 
 def test_no_landlock_suite() -> None:
     run_suite(pytest_in_guest("check_no_landlock.py"), LSM_NO_LANDLOCK)
+
+
+def test_systemd_suite() -> None:
+    # The unit's ProtectSystem=strict makes the checkout read-only to its gateway, which would
+    # compile every module it imports again at each start (a minute of emulated time); an
+    # installed package has its bytecode from pip. Compiled here, on the host, in seconds.
+    for package in ("airlock", "gateway", "runner"):
+        assert compileall.compile_dir(REPO / package, quiet=1)
+    # PYTHONPATH: the airlock commands and the unit run this checkout's code (a worktree's
+    # .venv may be another checkout's, whose editable install points there).
+    command = shlex.join([*PYTEST, "-o", "timeout=1200", "-q", "-rfE", f"{GUEST}/check_systemd.py"])
+    run_suite(command, LSM_LANDLOCK, init="systemd", env={"PYTHONPATH": str(REPO)})

@@ -4,13 +4,9 @@ an unprivileged gateway runs in a subtree delegated to its user, and is refused 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,43 +16,13 @@ from gateway.sandbox.cgroups import Cgroups
 from tests.conftest import command_environment
 from tests.helpers import sandbox_alive, sandbox_gone
 from tests.threats.probe import attack, register
-from tests.vm.guest.conftest import guest_profiles
+from tests.vm.guest.conftest import AIRLOCK, guest_profiles, serving
 
 pytestmark = pytest.mark.anyio
 
-AIRLOCK = str(Path(sys.executable).parent / "airlock")
-LISTENING = "airlock listening on "
 #: The unprivileged user: no passwd entry needed, its uid owns what it may write.
 USER = 1000
 CGROUP = Path("/sys/fs/cgroup")
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    target: str
-    log: Path
-
-
-@contextlib.contextmanager
-def serving(tmp_path: Path, *, prefix: tuple[str, ...] = (), **env: str) -> Iterator[Served]:
-    """``airlock serve`` on a port of its own, started behind ``prefix`` (placement, setpriv)."""
-    log = tmp_path / "serve.log"
-    argv = [*prefix, AIRLOCK, "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]
-    argv += ["--data-dir", str(tmp_path / "data"), "--profiles", str(guest_profiles(tmp_path / "profiles"))]
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=log_file, text=True, env=command_environment(**env)
-        )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith(LISTENING), f"no listening line ({line!r}):\n{log.read_text()}"
-        yield Served(process, line.removeprefix(LISTENING).strip(), log)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(60)
 
 
 async def test_a_killed_gateway_leaves_nothing_running_and_the_next_sweeps(tmp_path: Path) -> None:

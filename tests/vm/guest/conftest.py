@@ -9,12 +9,17 @@ takes one CPU second to hit one second.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_profiles
+from tests.conftest import command_environment, write_profiles
 
 #: Lines every guest profile gets, replacing the shipped values (see the module docstring).
 SLOW_MACHINE = {
@@ -60,6 +65,49 @@ def sandbox_mode(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def profiles_dir(tmp_path_factory: pytest.TempPathFactory, sandbox_mode: str) -> Path:
     return guest_profiles(tmp_path_factory.mktemp(f"gateway-{sandbox_mode}") / "profiles", sandbox_mode)
+
+
+#: The repository's ``airlock`` command (its .venv's).
+AIRLOCK = str(Path(sys.executable).parent / "airlock")
+LISTENING = "airlock listening on "
+
+
+@dataclass
+class Served:
+    """A running ``airlock serve``: its process, its address, its log (stderr)."""
+
+    process: subprocess.Popen[str]
+    target: str
+    log: Path
+
+
+@contextlib.contextmanager
+def serving(
+    tmp_path: Path, *, prefix: tuple[str, ...] = (), profiles: Path | None = None, **env: str
+) -> Iterator[Served]:
+    """``airlock serve`` on a port of its own, started behind ``prefix`` (placement, setpriv).
+
+    ``profiles``: the guest profiles in warm mode (below ``tmp_path``) unless given.
+    """
+    log = tmp_path / "serve.log"
+    profiles = profiles or guest_profiles(tmp_path / "profiles")
+    argv = [*prefix, AIRLOCK, "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]
+    argv += ["--data-dir", str(tmp_path / "data"), "--profiles", str(profiles)]
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=log_file, text=True, env=command_environment(**env)
+        )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith(LISTENING), f"no listening line ({line!r}):\n{log.read_text()}"
+        yield Served(process, line.removeprefix(LISTENING).strip(), log)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(60)
+        assert process.stdout is not None
+        process.stdout.close()  # not left to the collector (a ResourceWarning, an error here)
 
 
 #: Set by tests/vm/test_guest.py in the guest's environment (not AIRLOCK_*: no setting).
