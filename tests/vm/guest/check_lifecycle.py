@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ def serving(tmp_path: Path, *, prefix: tuple[str, ...] = (), **env: str) -> Iter
     finally:
         if process.poll() is None:
             process.terminate()
-            process.wait(60)
+            process.wait(300)
 
 
 async def test_a_killed_gateway_leaves_nothing_running_and_the_next_sweeps(tmp_path: Path) -> None:
@@ -105,9 +106,9 @@ def as_user(cgroup: Path) -> tuple[str, ...]:
 
 
 @pytest.fixture
-def user_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = Path("/tmp") / f"user-{USER}-{os.getpid()}"
-    home.mkdir(mode=0o700)
+def user_home() -> Path:
+    """A directory of the user's own (pytest's are root's, 0700)."""
+    home = Path(tempfile.mkdtemp(prefix=f"user-{USER}-", dir="/tmp"))
     os.chown(home, USER, USER)
     return home
 
@@ -115,7 +116,9 @@ def user_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def test_an_unprivileged_gateway_in_a_delegated_subtree(user_home: Path) -> None:
     cgroup = CGROUP / "user.slice" / "airlock.service"
     delegate(cgroup, USER)
-    with serving(user_home, prefix=as_user(cgroup), HOME=str(user_home)) as served:
+    # Its own wheel cache: the tests' shared one belongs to root (the runtime it only reads).
+    wheels = str(user_home / "wheels")
+    with serving(user_home, prefix=as_user(cgroup), HOME=str(user_home), AIRLOCK_WHEEL_CACHE_DIR=wheels) as served:
         assert os.stat(f"/proc/{served.process.pid}").st_uid == USER
         async with AirlockClient(served.target) as client:
             assert (await attack(client, "exhaust", "benign", profile="limits")).value == "fine"
@@ -140,7 +143,10 @@ def test_an_unprivileged_gateway_is_refused_a_subtree_not_delegated_to_it(user_h
             text=True,
             timeout=300,
             env=command_environment(
-                HOME=str(user_home), AIRLOCK_DATA_DIR=str(user_home / "data"), AIRLOCK_LISTEN="127.0.0.1:0"
+                HOME=str(user_home),
+                AIRLOCK_DATA_DIR=str(user_home / "data"),
+                AIRLOCK_LISTEN="127.0.0.1:0",
+                AIRLOCK_WHEEL_CACHE_DIR=str(user_home / "wheels"),
             ),
             check=False,
         )
