@@ -197,7 +197,9 @@ class Runtimes:
         """Remove leftovers of builds that did not finish (a crashed gateway's)."""
         removed: list[str] = []
         private = self.root / _STAGING
-        if not private.is_dir():
+        if not private.is_dir() or private.stat().st_uid != os.geteuid():
+            # Another user's gateways build there (a shared directory this gateway only
+            # reads its built runtimes from): their leftovers are theirs to collect.
             return removed
         os.chmod(private, 0o700)  # whoever made it, only this gateway's user may reach inside
         for entry in private.iterdir():

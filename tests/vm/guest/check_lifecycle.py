@@ -67,12 +67,13 @@ async def test_a_killed_gateway_leaves_nothing_running_and_the_next_sweeps(tmp_p
             async with client.invoke(fid, body={"attack": "block"}) as invocation:
                 async for message in invocation:
                     if isinstance(message, Event) and message.type == "sandbox":
+                        # Killed mid-invocation, the stream still open.
                         sandbox = str(message.data["pid_namespace"])
+                        assert sandbox_alive(sandbox)
+                        dead = served.process.pid
+                        served.process.send_signal(signal.SIGKILL)
+                        served.process.wait(60)
                         break
-            assert sandbox_alive(sandbox)
-            dead = served.process.pid
-            served.process.send_signal(signal.SIGKILL)
-            served.process.wait(60)
     # Its sandboxes die with it...
     assert await sandbox_gone(sandbox, 60)
     # ...and its cgroups stay until a gateway of this subtree starts and sweeps them.
