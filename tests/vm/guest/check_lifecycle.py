@@ -58,6 +58,8 @@ def serving(tmp_path: Path, *, prefix: tuple[str, ...] = (), **env: str) -> Iter
         if process.poll() is None:
             process.terminate()
             process.wait(300)
+        assert process.stdout is not None
+        process.stdout.close()
 
 
 async def test_a_killed_gateway_leaves_nothing_running_and_the_next_sweeps(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def host_server() -> Iterator[int]:
 @pytest.fixture(scope="module")
 def profiles_dir(profiles_dir: Path, host_server: int, sandbox_mode: str) -> Path:
     (profiles_dir / "egress.toml").write_text(
-        f'mode = "{sandbox_mode}"\nstart_timeout_seconds = 300\ninspect_timeout_seconds = 300\ncpu_seconds = 120\n'
+        f'mode = "{sandbox_mode}"\nstart_timeout_seconds = 300\ninspect_timeout_seconds = 300\ncpu_seconds = 120\nwall_seconds = 120\n'
         f'network = "egress"\negress_allow = ["127.0.0.1:{host_server}"]\n'
     )
     return profiles_dir
