@@ -76,9 +76,10 @@ async def test_cant_recurse_deeply(client: AirlockClient) -> None:
     assert result.error == "maximum recursion depth exceeded"
 
 
-#: RLIMIT_CPU fires on the process's own (tick-sampled) count, the cgroup's may trail it by a
-#: tick per thread; the verdict allows the same 10% (gateway.sandbox.verdict).
-CPU_LIMIT_REACHED_MS = 900
+#: RLIMIT_CPU fires on the process's own (tick-sampled) count, which over-counts on a loaded
+#: machine; the cgroup's precise count may trail it; the verdict allows the same 25%
+#: (gateway.sandbox.verdict).
+CPU_LIMIT_REACHED_MS = 750
 
 
 async def test_cant_spin_the_cpu(client: AirlockClient) -> None:
