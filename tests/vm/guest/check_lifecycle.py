@@ -19,7 +19,7 @@ import pytest
 from airlock.client import AirlockClient, Event, Outcome
 from gateway.sandbox.cgroups import Cgroups
 from tests.conftest import command_environment
-from tests.helpers import sandbox_alive, sandbox_gone
+from tests.helpers import eventually
 from tests.threats.probe import attack, register
 from tests.vm.guest.conftest import guest_profiles
 
@@ -62,29 +62,40 @@ def serving(tmp_path: Path, *, prefix: tuple[str, ...] = (), **env: str) -> Iter
         process.stdout.close()
 
 
+def sandbox_cgroups(gateway_pid: int) -> list[Path]:
+    """The invocation cgroups of the gateway with this pid (below the subtree this process took)."""
+    base = Cgroups.detect().roots[""].parents[1]
+    return [sandbox for gw in base.glob(f"gw-{gateway_pid}-*") for sandbox in gw.glob("*/*") if sandbox.is_dir()]
+
+
+def holding(cgroups: list[Path]) -> list[Path]:
+    """Those of ``cgroups`` that still hold a process (the kernel's own list)."""
+    return [path for path in cgroups if (path / "cgroup.procs").read_text().split()]
+
+
 async def test_a_killed_gateway_leaves_nothing_running_and_the_next_sweeps(tmp_path: Path) -> None:
     with serving(tmp_path) as served:
+        dead = served.process.pid
         async with AirlockClient(served.target) as client:
             fid = await register(client, "exhaust", "limits")
             async with client.invoke(fid, body={"attack": "block"}) as invocation:
                 async for message in invocation:
                     if isinstance(message, Event) and message.type == "sandbox":
-                        # Killed mid-invocation, the stream still open.
-                        sandbox = str(message.data["pid_namespace"])
-                        assert sandbox_alive(sandbox)
-                        dead = served.process.pid
+                        # Killed mid-invocation, the stream still open, its sandbox running.
+                        running = holding(sandbox_cgroups(dead))
+                        assert running, "no sandbox of the gateway holds a process"
                         served.process.send_signal(signal.SIGKILL)
                         served.process.wait(60)
                         break
     # Its sandboxes die with it...
-    assert await sandbox_gone(sandbox, 60)
+    assert await eventually(lambda: not holding(running), 60), holding(running)
     # ...and its cgroups stay until a gateway of this subtree starts and sweeps them.
     layout = Cgroups.detect()
     left = [path for path in layout.roots[""].parents[1].iterdir() if path.name.startswith(f"gw-{dead}-")]
     assert left, "the killed gateway's cgroups are not where the next gateway looks"
     layout.prepare()
     try:
-        assert layout.sweep() >= 1  # the sandbox's cgroup (and the warm pool's) counted
+        assert layout.sweep() >= len(running)  # the sandboxes' cgroups (and the warm pool's) counted
         assert not any(path.exists() for path in left)
     finally:
         layout.release()
