@@ -32,6 +32,7 @@ import json
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -139,13 +140,27 @@ def make_plan(assets: dict[str, Any], index_url: str, args: argparse.Namespace) 
     }
 
 
+def guest_step(line: str) -> StepResult | None:
+    """The step a ``STEP {json}`` line of the guest reports (None for any other line)."""
+    if not line.startswith("STEP "):
+        return None
+    data = json.loads(line[5:])
+    return StepResult(data["name"], data["verdict"], data["seconds"], data["detail"], data["facts"])
+
+
 def guest_steps(stdout: str) -> list[StepResult]:
-    steps = []
-    for line in stdout.splitlines():
-        if line.startswith("STEP "):
-            data = json.loads(line[5:])
-            steps.append(StepResult(data["name"], data["verdict"], data["seconds"], data["detail"], data["facts"]))
-    return steps
+    return [step for line in stdout.splitlines() if (step := guest_step(line))]
+
+
+def progress(started: float) -> Callable[[str], None]:
+    """Prints each guest step as it ends: the run takes tens of minutes."""
+
+    def show(line: str) -> None:
+        if step := guest_step(line):
+            elapsed = time.monotonic() - started
+            print(f"[{elapsed:6.0f} s] {step.name}: {step.verdict} ({step.seconds:.0f} s)", flush=True)
+
+    return show
 
 
 def keep_logs(stdout: str, stderr: str, console: str) -> Path:
@@ -207,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 # No AppArmor: Docker would need apparmor_parser on the guest to load its
                 # docker-default profile (the compose file sets apparmor=unconfined anyway).
                 extra_kernel_args="apparmor=0",
+                on_stdout_line=progress(started),
             )
         except VMTimeout as e:
             steps.append(StepResult("VM", "FAILED", args.timeout, f"timed out: {str(e)[-2000:]}", {}))
@@ -217,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             steps += guest_steps(done.stdout)
             steps.append(StepResult("VM (boot to poweroff)", "ok" if done.returncode == 0 else "FAILED", done.seconds,
                                     f"guest exit status {done.returncode}", {}))  # fmt: skip
-    print(report(steps, time.monotonic() - started, logs))
+    print(report(steps, time.monotonic() - started, logs), flush=True)
     return 0 if all(s.passed for s in steps) else 1
 
 
