@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -56,6 +57,39 @@ REMOVALS = {
     "SYS_ADMIN": Removal("cap_add", "SYS_ADMIN", _EPERM),
     "seccomp=unconfined": Removal("security_opt", "seccomp=unconfined", _EPERM),
 }
+
+
+#: What the emulated machine needs beyond the compose options, and nothing else: under QEMU's
+#: TCG a process runs ~20x slower, and a zygote importing the default runtime (Open WebUI's
+#: 187 packages) does not say ready within its fixed 30 s (gateway/sandbox/zygote.py). The
+#: shipped profiles are mounted with the same isolation but spawned workers ("fresh"), no
+#: warm pool, and start/inspect/wall limits sized for the emulator (as tests/vm/guest does).
+SLOW_MACHINE = {
+    "mode": '"fresh"',
+    "warm_pool_size": "0",
+    "start_timeout_seconds": "300",
+    "inspect_timeout_seconds": "300",
+    "wall_seconds": "120",
+}
+PROFILES_IN_CONTAINER = "/etc/airlock/profiles"
+
+
+def slow_profiles() -> Path:
+    """The repository's profiles (and runtime locks) with SLOW_MACHINE's values, in the cache."""
+    directory = container_assets.docker_cache() / "profiles-slow-machine"
+    shutil.rmtree(directory, ignore_errors=True)
+    shutil.copytree(REPO / "sandbox_profiles", directory)
+    for path in directory.glob("*.toml"):
+        kept = [line for line in path.read_text().splitlines() if line.split("=")[0].strip() not in SLOW_MACHINE]
+        path.write_text("\n".join([*(f"{key} = {value}" for key, value in SLOW_MACHINE.items()), *kept]) + "\n")
+    return directory
+
+
+def emulation_options() -> list[str]:
+    """docker run options added to the compose file's for the emulator (see SLOW_MACHINE)."""
+    source = slow_profiles()
+    mount = f"type=bind,source={source},target={PROFILES_IN_CONTAINER},readonly"
+    return ["--mount", mount, "-e", f"AIRLOCK_PROFILES_DIR={PROFILES_IN_CONTAINER}"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +140,8 @@ def make_plan(assets: dict[str, Any], index_url: str, args: argparse.Namespace) 
     gateway = compose_run.service(compose)
     tokens = {"admin": secrets.token_hex(32), "invoker": secrets.token_hex(32)}
     env = {"AIRLOCK_ADMIN_TOKEN": tokens["admin"], "AIRLOCK_INVOKER_TOKEN": tokens["invoker"]}
-    options = compose_run.run_options(gateway, project=PROJECT, env=env)
+    emulation = emulation_options()
+    options = compose_run.run_options(gateway, project=PROJECT, env=env) + emulation
     removals = []
     for value in args.remove:
         removal = REMOVALS[value]
@@ -114,7 +149,7 @@ def make_plan(assets: dict[str, Any], index_url: str, args: argparse.Namespace) 
         removals.append(
             asdict(removal)
             | {
-                "run_options": compose_run.run_options(reduced, project=PROJECT, env=env),
+                "run_options": compose_run.run_options(reduced, project=PROJECT, env=env) + emulation,
                 "documented": compose_run.comment_above(compose_file, removal.value),
             }
         )
@@ -131,6 +166,7 @@ def make_plan(assets: dict[str, Any], index_url: str, args: argparse.Namespace) 
         "project": PROJECT,
         "networks": [f"{PROJECT}_{name}" for name in networks],
         "run_options": options,
+        "emulation_options": emulation,
         "tokens": tokens,
         "removals": removals,
         "compose_env": env | {"GRAFANA_ADMIN_PASSWORD": secrets.token_hex(16)},

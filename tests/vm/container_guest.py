@@ -53,6 +53,7 @@ class Plan:
     project: str
     networks: list[str]
     run_options: list[str]
+    emulation_options: list[str]
     tokens: dict[str, str]
     removals: list[dict[str, Any]]
     compose_env: dict[str, str]
@@ -291,7 +292,7 @@ def serve_with_health_checks(runner: Runner) -> None:
             time.sleep(0.5)
         else:
             raise StepFailed(f"not SERVING after {plan.serving_seconds:g} s; last checks: {checks[-3:]}")
-        step.facts = {"checks": len(checks), "serving_after": checks[-1][0], "answers": sorted({c[2] for c in checks})}
+        step.facts = {"checks": checks, "emulation_options": plan.emulation_options}
         step.detail = (
             f"SERVING {checks[-1][0]:.0f} s after docker run, {len(checks)} health checks by docker exec, "
             f"none disturbed the start; answers seen: {sorted({c[2][:60] for c in checks})}"
@@ -351,6 +352,7 @@ def removal(runner: Runner, removed: dict[str, Any]) -> None:
         started = time.monotonic()
         start_gateway(plan, name, removed["run_options"])
         observed: list[str] = []
+        messages: list[str] = []
         serving = False
         deadline = started + plan.serving_seconds
         while time.monotonic() < deadline:
@@ -368,11 +370,14 @@ def removal(runner: Runner, removed: dict[str, Any]) -> None:
             observed.append(f"neither serving nor stopped after {plan.serving_seconds:g} s")
         result: dict[str, Any] = {}
         if serving:
-            # The registry volume still holds `exhaust` from the full run: the same function.
-            done = client(
-                "invoke", "exhaust", "--json", "--body", json.dumps({"attack": "benign"}), token=plan.tokens["invoker"]
-            )
+            # Registering loads the source in a sandbox: the first place a missing option shows.
+            put = client("put", "tests/threats/plugins/exhaust.py", token=plan.tokens["admin"])
+            messages.append(put.stderr + put.stdout)
+            observed.append(f"airlock put: exit {put.returncode}: {tail(put.stderr or put.stdout, 2)}")
+            body = json.dumps({"attack": "benign"})
+            done = client("invoke", "exhaust", "--json", "--body", body, token=plan.tokens["invoker"])
             result = invocation_result(done)
+            messages.append(json.dumps(result))
             observed.append(f"invocation: {result.get('outcome')}: {result.get('error_type')}: {result.get('error')}")
         logs = docker("logs", name, check=False)
         errors = [line for line in logs.splitlines() if re.search(removed["expected"], line)]
@@ -382,7 +387,7 @@ def removal(runner: Runner, removed: dict[str, Any]) -> None:
         ran_unconfined = result.get("outcome") == "OK"
         if ran_unconfined:
             raise StepFailed(f"NOT fail-closed: the invocation ran. {step.detail}")
-        message = " ".join([json.dumps(result), *errors])
+        message = " ".join([*messages, *errors])
         if not re.search(removed["expected"], message):
             documented = f"/{removed['expected']}/"
             raise StepFailed(f"failed closed, but not with the documented message {documented}: {step.detail}")
