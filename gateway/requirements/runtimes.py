@@ -174,6 +174,11 @@ class Runtimes:
             raise
         finally:
             lock.unlink(missing_ok=True)
+        # Nothing of the build is left beside the runtime: an image's root is read-only at run
+        # time, and a gateway that finds a staging directory at start chmods it and collects
+        # leftovers from it (collect_staging), which fails there with EROFS.
+        with contextlib.suppress(OSError):
+            staging.parent.rmdir()
         return self.path(spec)
 
     def _publish(self, spec: RuntimeSpec, staging: Path, manifest: dict[str, object]) -> None:

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,12 +121,15 @@ def run(
     network: bool = False,
     extra_kernel_args: str = "",
     assets: Assets | None = None,
+    on_stdout_line: Callable[[str], None] | None = None,
 ) -> GuestRun:
     """Boot the VM, run ``command`` with ``/bin/sh -c`` in the repository, and power off.
 
     A string is a shell command line, a list an argv (quoted for the shell). ``timeout``
     counts from QEMU's start (boot included, asset fetching not); when it passes, QEMU is
     killed and VMTimeout raised. VMError when the guest ended without an exit status.
+    ``on_stdout_line`` gets each complete line of the command's stdout as it arrives (for
+    progress during long runs; the whole output is still in the result).
     """
     assets = assets or ensure_assets()
     script = command if isinstance(command, str) else shlex.join(command)
@@ -149,7 +153,7 @@ def run(
             with (rundir / "qemu.log").open("wb") as log:
                 qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
             try:
-                finished = _relay(qemu, fds, output, started + timeout)
+                finished = _relay(qemu, fds, output, started + timeout, on_stdout_line)
             finally:
                 if qemu.poll() is None:
                     qemu.kill()
@@ -231,8 +235,26 @@ def _quoted(path: Path) -> str:
     return str(path).replace(",", ",,")
 
 
-def _relay(qemu: subprocess.Popen[bytes], fds: dict[str, int], into: dict[str, bytearray], deadline: float) -> bool:
+def _relay(
+    qemu: subprocess.Popen[bytes],
+    fds: dict[str, int],
+    into: dict[str, bytearray],
+    deadline: float,
+    on_stdout_line: Callable[[str], None] | None = None,
+) -> bool:
     """Read the FIFOs until QEMU exits, then drain them; False when the deadline passes first."""
+    passed_on = 0
+
+    def pass_on_lines() -> None:
+        nonlocal passed_on
+        if on_stdout_line is None:
+            return
+        end = into["stdout"].rfind(b"\n") + 1
+        if end > passed_on:
+            for line in into["stdout"][passed_on:end].decode(errors="replace").splitlines():
+                on_stdout_line(line)
+            passed_on = end
+
     with selectors.DefaultSelector() as selector:
         for name, fd in fds.items():
             selector.register(fd, selectors.EVENT_READ, name)
@@ -250,10 +272,12 @@ def _relay(qemu: subprocess.Popen[bytes], fds: dict[str, int], into: dict[str, b
             exited = qemu.poll() is not None
             for key, _ in events:
                 _read(key.fd, into[key.data], selector)
+            pass_on_lines()
             if exited:
                 for key in list(selector.get_map().values()):
                     while _read(key.fd, into[key.data], selector):
                         pass
+                pass_on_lines()
                 return True
 
 
