@@ -174,6 +174,10 @@ def find(mount: Path, own: str) -> Subtree:
     kind = "domain" if root else (path / "cgroup.type").read_text().strip()
     if kind != "domain":
         raise SubtreeError(f"the gateway's cgroup {name} is a {kind!r} cgroup; sandboxes need a 'domain' one")
+    # Delegation first: a cgroup systemd manages and did not delegate often lacks a controller
+    # too (systemd enables in a slice only what its units ask for: no cpu in system.slice once
+    # no unit there wants it), and the missing delegation is what the operator must fix.
+    granted_by = _granted_by(path, name)
     available = set((path / "cgroup.controllers").read_text().split())
     missing = [c for c in CONTROLLERS if c not in available]
     if missing:
@@ -181,7 +185,6 @@ def find(mount: Path, own: str) -> Subtree:
             f"the gateway's cgroup {name} has no {', '.join(missing)} controller "
             f"(its parent does not pass {'it' if len(missing) == 1 else 'them'} down): {_START_PROPERLY}"
         )
-    granted_by = _granted_by(path, name)
     for file in (path, path / "cgroup.procs", path / "cgroup.subtree_control"):
         if not os.access(file, os.W_OK):
             raise SubtreeError(

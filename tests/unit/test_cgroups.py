@@ -42,6 +42,12 @@ def test_v1_create_place_count_kill_remove() -> None:
     assert not any(root.exists() for root in layout.roots.values())
 
 
+@pytest.fixture(autouse=True)
+def _no_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in trees are no systemd's, whatever runs this host (tests that need one say so)."""
+    monkeypatch.setattr(cgroup_subtree, "systemd_manages", lambda: False)
+
+
 def standin(tmp_path: Path, *, processes: tuple[int, ...] = (), controllers: str = "cpu memory pids io") -> Path:
     """A cgroup laid out like a v2 one, holding this process and ``processes``."""
     own = tmp_path / "own.service"
@@ -126,6 +132,16 @@ def test_v2_under_systemd_needs_delegation(tmp_path: Path, monkeypatch: pytest.M
     assert find(tmp_path, "/own.service").granted_by == "delegated by systemd"
     os.setxattr(own, "trusted.delegate", b"0")
     with pytest.raises(SubtreeError, match="not delegated"):
+        find(tmp_path, "/own.service")
+
+
+def test_v2_under_systemd_without_delegation_says_so_before_missing_controllers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """systemd 252 passes no cpu down to a scope it did not delegate: the refusal names delegation."""
+    standin(tmp_path, controllers="memory pids")
+    monkeypatch.setattr(cgroup_subtree, "systemd_manages", lambda: True)
+    with pytest.raises(SubtreeError, match=r"/own\.service is managed by systemd and not delegated to it"):
         find(tmp_path, "/own.service")
 
 

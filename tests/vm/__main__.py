@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from typing import get_args
 
-from tests.vm.machine import LSM_LANDLOCK, LSM_NO_LANDLOCK, VMError, VMTimeout, run
+from tests.vm.machine import LSM_LANDLOCK, LSM_NO_LANDLOCK, Init, VMError, VMTimeout, run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network", action="store_true", help="user-mode network: the host is 10.0.2.2")
     parser.add_argument("--memory-mib", type=int, default=2048)
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--init", choices=get_args(Init), default="busybox", help="PID 1 of the guest")
     parser.add_argument("--console", action="store_true", help="print the kernel console too (on stderr)")
     parser.add_argument("command", nargs="+", help="a shell command line, or an argv after --")
     args = parser.parse_args(argv)
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             memory_mib=args.memory_mib,
             cpus=args.cpus,
             network=args.network,
+            init=args.init,
         )
     except VMTimeout as e:
         print(f"python -m tests.vm: {e}", file=sys.stderr)

@@ -5,7 +5,8 @@ knows), unpacked with ``dpkg-deb -x``, never installed: its ``uname -r`` is ``6.
 The ``cloud-amd64`` flavour lacks 9p. The initramfs holds the host's static busybox, the
 modules the boot needs (``modprobe --show-depends`` of virtio_pci, 9pnet_virtio, 9p, overlay
 and virtio_net: virtio_ring, virtio, virtio_pci_modern_dev, virtio_pci_legacy_dev, netfs,
-fscache, 9pnet, failover, net_failover) and the two guest scripts, init.sh and stage2.sh.
+fscache, 9pnet, failover, net_failover), the two guest scripts, init.sh and stage2.sh, and
+the units that boot systemd into the command (tests/vm/systemd/).
 
 Layout, under ``$XDG_CACHE_HOME/airlock-vm`` (default ``~/.cache/airlock-vm``)::
 
@@ -45,6 +46,10 @@ BOOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "overlay")
 
 #: Modules loaded only with the network on.
 NET_MODULES = ("virtio_net",)
+
+#: What init.sh installs into the guest's /etc/systemd/system when systemd is PID 1: the boot
+#: target, the command's service, and the list of units it masks.
+SYSTEMD_FILES = ("airlock-vm.target", "airlock-vm-command.service", "masked")
 
 #: Bump when the initramfs's layout changes in a way its hashed inputs do not show.
 _FORMAT = b"1"
@@ -253,6 +258,8 @@ def _ensure_initramfs(directory: Path, modules: Path, version: str) -> Path:
     archive.file("init", (HERE / "init.sh").read_bytes(), mode=0o755)
     archive.file("stage2.sh", (HERE / "stage2.sh").read_bytes(), mode=0o755)
     archive.file("etc/modules-boot", " ".join(BOOT_MODULES).encode())
+    for unit in SYSTEMD_FILES:
+        archive.file(f"systemd/{unit}", (HERE / "systemd" / unit).read_bytes())
     # A subset tree with its own modules.* files, so busybox modprobe resolves dependencies.
     inside = f"lib/modules/{version}"
     for path in files:

@@ -2,10 +2,11 @@
 # Stage 1 of the test VM: PID 1 in the initramfs (busybox sh).
 #
 # Builds the guest's root, sets up the kernel state every run shares (cgroup2, hostname,
-# loopback, network), then hands PID 1 to busybox init on the new root, which runs stage2.sh.
-# This file is baked into the cached initramfs; what changes per boot (the repository's and
-# the modules' paths, the network) comes from vm.env in the host's run directory, shared as
-# the 9p tag "io".
+# loopback, network), then hands PID 1 to busybox init on the new root, which runs stage2.sh
+# (or, with VM_INIT=systemd, to systemd, whose airlock-vm-command.service runs it). This file
+# is baked into the cached initramfs; what changes per boot (the repository's and the
+# modules' paths, the network, the init) comes from vm.env in the host's run directory,
+# shared as the 9p tag "io".
 #
 # Any failing step ends PID 1: the kernel panics and, with panic=-1 and QEMU's -no-reboot,
 # the VM stops at once with the error on the console instead of hanging until the timeout.
@@ -59,6 +60,9 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 repo "$r$VM_REPO"
 mount --bind "/lower$VM_MODULES" "$r/lib/modules/$(uname -r)"
 
 hostname airlock-vm
+# The host may be a container: its /.dockerenv would make systemd (and anything else that
+# looks) take the VM for a Docker container.
+rm -f "$r/.dockerenv"
 ip link set lo up
 if [ "$VM_NETWORK" = 1 ]; then
     # QEMU's user-mode network: fixed addresses, the host's 127.0.0.1 is 10.0.2.2.
@@ -71,10 +75,30 @@ if [ "$VM_NETWORK" = 1 ]; then
     echo "nameserver 10.0.2.3" > "$r/etc/resolv.conf"
 fi
 
-# busybox init as PID 1 (busybox sh would leave orphans as zombies): it runs stage2.sh and
-# reaps every process reparented to it. The copy of busybox lives on the guest's tmpfs /run:
-# switch_root empties the initramfs.
+# The copy of busybox lives on the guest's tmpfs /run: switch_root empties the initramfs.
 cp /bin/busybox /stage2.sh "$vm/bin/"
+if [ "$VM_INIT" = systemd ]; then
+    # systemd as PID 1 boots airlock-vm.target, whose command service runs stage2.sh. The
+    # units go into the overlay's /etc, over the host's (which the guest sees read-only);
+    # masked units would waste emulated time or reach for a network.
+    echo airlock-vm > "$r/etc/hostname"
+    units="$r/etc/systemd/system"
+    mkdir -p "$units"
+    cp /systemd/airlock-vm.target /systemd/airlock-vm-command.service "$units/"
+    for unit in $(sed 's/#.*//' /systemd/masked); do
+        ln -sfn /dev/null "$units/$unit"
+    done
+    # No generator: the host's fstab, sysv scripts, gettys and the like mean nothing here,
+    # and each is a process start (~0.5 s) before systemd queues its first job.
+    generators="$r/etc/systemd/system-generators"
+    mkdir -p "$generators"
+    for generator in "$r"/lib/systemd/system-generators/* "$r"/usr/lib/systemd/system-generators/*; do
+        [ -e "$generator" ] && ln -sfn /dev/null "$generators/${generator##*/}"
+    done
+    exec switch_root "$r" /lib/systemd/systemd --unit=airlock-vm.target
+fi
+# busybox init as PID 1 (busybox sh would leave orphans as zombies): it runs stage2.sh and
+# reaps every process reparented to it.
 ln -s busybox "$vm/bin/init"
 rm -f "$r/etc/inittab"
 echo "::sysinit:/run/airlock-vm/bin/busybox sh /run/airlock-vm/bin/stage2.sh" > "$r/etc/inittab"

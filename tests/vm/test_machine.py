@@ -6,7 +6,9 @@ nsdelegate and memory_recursiveprot; the root delegates memory, pids and cpu (wi
 io, hugetlb, rdma, misc); Landlock reports ABI 2 (6.1: file system rules plus REFER), and
 ``landlock_create_ruleset`` (syscall 444) fails with EOPNOTSUPP when booted without Landlock
 in ``lsm=``; the guest runs the host's Python 3.11; stdout, stderr and the exit status come
-back apart; orphans are reaped. Three boots, ~20 s in all here (one waits for its timeout).
+back apart; orphans are reaped; with ``init="systemd"``, systemd is PID 1 and runs the command
+as a service of a VM (not a container) without network. Four boots, ~30 s in all here on an
+idle host (one waits for its timeout).
 
 Without QEMU or busybox-static on the host these tests fail as strict xfails that name the
 Debian packages to install: never silently skipped.
@@ -99,3 +101,26 @@ def test_timeout_kills_the_vm_and_shows_the_console(assets: Assets) -> None:
     assert "did not finish within 10 s" in message
     assert "airlock-vm: command starts at" in message  # the console's tail
     assert "started" in message  # the command's stdout so far
+
+
+@pytest.mark.timeout(300)
+def test_guest_under_systemd(assets: Assets) -> None:
+    # One shell: each systemd tool costs about half a second under emulation.
+    command = (
+        "cat /proc/1/comm /proc/self/cgroup; hostname; systemd-detect-virt; ls /sys/class/net; "
+        "systemctl is-active systemd-journald.service; systemctl is-enabled timers.target; "
+        "echo this goes to stderr >&2; exit 5"
+    )
+    done = run(command, timeout=180, init="systemd", assets=assets)
+    assert done.returncode == 5, done
+    assert done.stderr == "this goes to stderr\n"
+    assert done.stdout.split() == [
+        "systemd",
+        "0::/system.slice/airlock-vm-command.service",
+        "airlock-vm",
+        "qemu",  # not "docker", where the host is a container
+        "lo",  # no network unless asked for
+        "active",
+        "masked",
+    ]
+    assert "airlock-vm: command exited with 5" in done.console
