@@ -23,7 +23,7 @@ from tests.vm.machine import LSM_LANDLOCK, LSM_NO_LANDLOCK, GuestRun, missing_pa
 pytestmark = [
     pytest.mark.slow,
     # Minutes of emulated time each (about 20x the host's).
-    pytest.mark.timeout(1800),
+    pytest.mark.timeout(3000),
     pytest.mark.xfail(
         bool(missing_packages()),
         strict=True,
@@ -55,7 +55,7 @@ def pytest_in_guest(*files: str) -> str:
 def run_suite(command: str, lsm: str) -> GuestRun:
     done = run(
         command,
-        timeout=1500,
+        timeout=2700,
         lsm=lsm,
         env={"TESTS_VM_GUEST": "1", "PYTHONDONTWRITEBYTECODE": "1"},
     )
