@@ -23,6 +23,16 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libseccomp2 \
     && rm -rf /var/lib/apt/lists/*
 
+# Building behind a package mirror (PyPI not reachable, or only through a proxy):
+#   docker build --build-arg PIP_INDEX_URL=https://mirror.internal/simple .
+# (--build-arg PIP_TRUSTED_HOST=HOST for a mirror on plain HTTP). No defaults: unset, pip
+# uses PyPI. pip reads both from the environment of the RUN steps below, `pip install` and
+# `airlock runtimes build` alike. They do not persist into the image's environment (the
+# running gateway uses its own pip configuration), but `docker history` shows their values:
+# never put credentials into them.
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
+
 # Only what the wheel is built from (.dockerignore keeps the rest out of the context).
 # README.md: hatchling reads it as the package's long description and fails without it.
 WORKDIR /src

@@ -138,7 +138,11 @@ class Profile(BaseModel):
         default=300.0, gt=0, le=86_400, description="Default wait for the host's answer to an __event_call__."
     )
     start_timeout_seconds: float = Field(
-        default=10.0, gt=0, le=600, description="How long a new worker has to report ready."
+        default=10.0,
+        gt=0,
+        le=600,
+        description="How long a new worker has to report ready (a warm profile's zygote gets this long, "
+        "and at least 30 s, to import the runtime).",
     )
     inspect_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Wall clock for loading a source at registration."

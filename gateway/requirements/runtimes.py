@@ -174,6 +174,11 @@ class Runtimes:
             raise
         finally:
             lock.unlink(missing_ok=True)
+        # Nothing of the build is left beside the runtime: an image's root is read-only at run
+        # time, and a gateway that finds a staging directory at start chmods it and collects
+        # leftovers from it (collect_staging), which fails there with EROFS.
+        with contextlib.suppress(OSError):
+            staging.parent.rmdir()
         return self.path(spec)
 
     def _publish(self, spec: RuntimeSpec, staging: Path, manifest: dict[str, object]) -> None:
@@ -197,7 +202,9 @@ class Runtimes:
         """Remove leftovers of builds that did not finish (a crashed gateway's)."""
         removed: list[str] = []
         private = self.root / _STAGING
-        if not private.is_dir():
+        if not private.is_dir() or private.stat().st_uid != os.geteuid():
+            # Another user's gateways build there (a shared directory this gateway only
+            # reads its built runtimes from): their leftovers are theirs to collect.
             return removed
         os.chmod(private, 0o700)  # whoever made it, only this gateway's user may reach inside
         for entry in private.iterdir():

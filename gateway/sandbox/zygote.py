@@ -32,7 +32,8 @@ from runner.zygote import MESSAGE_BYTES
 
 log = structlog.get_logger("airlock.zygote")
 
-#: How long a zygote may take to import the runtime and say it is ready.
+#: How long a zygote may take at least to import the runtime and say it is ready (a profile
+#: with a longer start_timeout_seconds, for a slow machine, gives it that long).
 _START_SECONDS = 30.0
 #: How long one fork request may take before the zygote counts as hung.
 _FORK_SECONDS = 10.0
@@ -82,10 +83,17 @@ class Zygote:
         self.leftovers_reaped = 0
 
     @classmethod
-    async def start(cls, config: dict[str, Any], python: str, fork_seconds: float = _FORK_SECONDS) -> Zygote:
+    async def start(
+        cls,
+        config: dict[str, Any],
+        python: str,
+        fork_seconds: float = _FORK_SECONDS,
+        start_seconds: float = _START_SECONDS,
+    ) -> Zygote:
         """Spawn a zygote with ``config`` (the worker configuration) and wait until it is ready.
 
-        ``fork_seconds`` is how long one fork request may take before the zygote counts as hung.
+        ``fork_seconds`` is how long one fork request may take before the zygote counts as
+        hung, ``start_seconds`` how long it may take to be ready.
         """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -107,7 +115,7 @@ class Zygote:
             theirs.close()
         zygote = cls(process, ours, fork_seconds)
         try:
-            ours.settimeout(_START_SECONDS)
+            ours.settimeout(start_seconds)
             reply = await anyio.to_thread.run_sync(zygote._receive)
             if reply.get("ready") != process.pid:
                 raise ZygoteFailed(f"unexpected first message {reply!r}")
@@ -284,7 +292,8 @@ class ZygoteSlot:
             if zygote is None:
                 # A fork is part of a worker's start: it gets no more than start_timeout_seconds.
                 fork_seconds = min(_FORK_SECONDS, self.profile.start_timeout_seconds)
-                zygote = self._zygote = await Zygote.start(self._config, self._python, fork_seconds)
+                start_seconds = max(_START_SECONDS, self.profile.start_timeout_seconds)
+                zygote = self._zygote = await Zygote.start(self._config, self._python, fork_seconds, start_seconds)
                 self.generation += 1
             return zygote
 

@@ -13,8 +13,12 @@ import pytest
 from airlock.client import AirlockClient, Outcome
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
+from gateway.profiles import Profile
 from gateway.profiles.loader import RUNTIMES_SUBDIR, shipped_profiles_dir
 from gateway.profiles.runtimes import DEFAULT_RUNTIME, RUNNER_NEEDS, load_runtimes, parse_lock
+from gateway.requirements.policy import InstallPolicy
+from gateway.requirements.runtimes import Runtimes
+from gateway.requirements.wheelcache import WheelCache
 from gateway.server import Gateway
 from tests.conftest import TEST_RUNTIMES, command_environment, default_runtime_dir, probed, running_gateway
 from tests.helpers import drain
@@ -198,6 +202,22 @@ async def test_builds_stage_where_no_other_user_can_reach_and_leftovers_go(priva
         assert (private.stat().st_mode & 0o777) == 0o700
 
 
+def test_another_users_staging_is_left_to_them(private_config: GatewayConfig, tmp_path: Path) -> None:
+    """A runtimes directory shared with gateways of another user (an unprivileged gateway
+    reading what root's built): their build leftovers are not this gateway's to collect, and
+    their private directory is no reason not to start."""
+    private = tmp_path / "runtimes" / ".staging"
+    private.mkdir(parents=True)
+    theirs = private / ".tmp-0123-building"
+    theirs.mkdir()
+    os.chown(private, 4242, 4242)
+    policy = InstallPolicy.from_config(private_config)
+    runtimes = Runtimes(tmp_path / "runtimes", policy, None, Profile(name="default"), WheelCache(tmp_path / "wheels"))
+    assert runtimes.collect_staging() == []
+    assert theirs.is_dir()
+    assert private.stat().st_mode & 0o777 == 0o755
+
+
 def test_an_image_build_makes_the_same_runtime_without_a_sandbox(tmp_path: Path) -> None:
     profiles = tmp_path / "profiles"
     profiles.mkdir()
@@ -212,4 +232,5 @@ def test_an_image_build_makes_the_same_runtime_without_a_sandbox(tmp_path: Path)
     assert done.stdout.splitlines()[-1] == f"runtime small: {built}"
     assert (built / "pydantic" / "__init__.py").is_file()
     assert (built.stat().st_mode & 0o777) == 0o755
-    assert list((runtimes / ".staging").iterdir()) == []
+    # Nothing a gateway would touch at start on the image's read-only root (collect_staging).
+    assert sorted(p.name for p in runtimes.iterdir()) == sorted([spec.digest, f"{spec.digest}.json"])

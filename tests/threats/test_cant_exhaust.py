@@ -76,9 +76,10 @@ async def test_cant_recurse_deeply(client: AirlockClient) -> None:
     assert result.error == "maximum recursion depth exceeded"
 
 
-#: RLIMIT_CPU fires on the process's own (tick-sampled) count, the cgroup's may trail it by a
-#: tick per thread; the verdict allows the same 10% (gateway.sandbox.verdict).
-CPU_LIMIT_REACHED_MS = 900
+#: RLIMIT_CPU fires on the process's own (tick-sampled) count, which over-counts on a loaded
+#: machine; the cgroup's precise count may trail it; the verdict allows the same 25%
+#: (gateway.sandbox.verdict).
+CPU_LIMIT_REACHED_MS = 750
 
 
 async def test_cant_spin_the_cpu(client: AirlockClient) -> None:
@@ -98,9 +99,10 @@ async def test_cant_spin_in_child_processes_under_each_ones_rlimit(client: Airlo
     result = (await exhaust(client, "spin_processes")).result
     assert result.outcome is Outcome.CPU_LIMIT, result
     assert result.usage.cpu_ms >= 1000
-    # Four children on at most a few CPUs: none reaches its own 1 s RLIMIT_CPU this soon;
-    # only the cgroup's total (their sum) can have ended it.
-    assert result.usage.wall_ms < 1500, result.usage
+    # Four children spinning alike: for one of them to reach its own 1 s RLIMIT_CPU, they
+    # would have used about 4 s together. Their sum stopped near 1 s: the cgroup's total
+    # ended it. (CPU time, not wall time: other load on the machine changes only the latter.)
+    assert result.usage.cpu_ms < 2000, result.usage
 
 
 async def test_cant_sleep_forever(client: AirlockClient) -> None:

@@ -15,6 +15,9 @@ PROFILE = Profile(name="p", cpu_seconds=2)
 
 def test_exit_statuses() -> None:
     assert verdict.from_exit(-signal.SIGXCPU, Counters(1990, 0, 0), PROFILE).outcome is Outcome.CPU_LIMIT
+    # Seen on a loaded machine: RLIMIT_CPU's tick-sampled count ran 16% ahead of the cgroup's.
+    trailing = Counters(PROFILE.cpu_seconds * 840, 0, 0)
+    assert verdict.from_exit(-signal.SIGXCPU, trailing, PROFILE).outcome is Outcome.CPU_LIMIT
     # A plugin sending itself SIGXCPU has not used its CPU: the kernel's count decides.
     spoofed = verdict.from_exit(-signal.SIGXCPU, Counters(150, 0, 0), PROFILE)
     assert (spoofed.outcome, spoofed.error) == (Outcome.CRASHED, "the worker was killed by signal SIGXCPU")

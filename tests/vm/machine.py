@@ -55,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -138,12 +139,15 @@ def run(
     extra_kernel_args: str = "",
     init: Init = "busybox",
     assets: Assets | None = None,
+    on_stdout_line: Callable[[str], None] | None = None,
 ) -> GuestRun:
     """Boot the VM, run ``command`` with ``/bin/sh -c`` in the repository, and power off.
 
     A string is a shell command line, a list an argv (quoted for the shell). ``timeout``
     counts from QEMU's start (boot included, asset fetching not); when it passes, QEMU is
     killed and VMTimeout raised. VMError when the guest ended without an exit status.
+    ``on_stdout_line`` gets each complete line of the command's stdout as it arrives (for
+    progress during long runs; the whole output is still in the result).
     ``init="systemd"`` boots systemd as PID 1; the command then runs as the service
     airlock-vm-command.service (see the module's docstring).
     """
@@ -174,7 +178,7 @@ def run(
             with (rundir / "qemu.log").open("wb") as log:
                 qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
             try:
-                finished = _relay(qemu, fds, output, started + timeout)
+                finished = _relay(qemu, fds, output, started + timeout, on_stdout_line)
             finally:
                 if qemu.poll() is None:
                     qemu.kill()
@@ -256,8 +260,26 @@ def _quoted(path: Path) -> str:
     return str(path).replace(",", ",,")
 
 
-def _relay(qemu: subprocess.Popen[bytes], fds: dict[str, int], into: dict[str, bytearray], deadline: float) -> bool:
+def _relay(
+    qemu: subprocess.Popen[bytes],
+    fds: dict[str, int],
+    into: dict[str, bytearray],
+    deadline: float,
+    on_stdout_line: Callable[[str], None] | None = None,
+) -> bool:
     """Read the FIFOs until QEMU exits, then drain them; False when the deadline passes first."""
+    passed_on = 0
+
+    def pass_on_lines() -> None:
+        nonlocal passed_on
+        if on_stdout_line is None:
+            return
+        end = into["stdout"].rfind(b"\n") + 1
+        if end > passed_on:
+            for line in into["stdout"][passed_on:end].decode(errors="replace").splitlines():
+                on_stdout_line(line)
+            passed_on = end
+
     with selectors.DefaultSelector() as selector:
         for name, fd in fds.items():
             selector.register(fd, selectors.EVENT_READ, name)
@@ -275,10 +297,12 @@ def _relay(qemu: subprocess.Popen[bytes], fds: dict[str, int], into: dict[str, b
             exited = qemu.poll() is not None
             for key, _ in events:
                 _read(key.fd, into[key.data], selector)
+            pass_on_lines()
             if exited:
                 for key in list(selector.get_map().values()):
                     while _read(key.fd, into[key.data], selector):
                         pass
+                pass_on_lines()
                 return True
 
 

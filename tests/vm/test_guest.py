@@ -26,7 +26,7 @@ from tests.vm.machine import LSM_LANDLOCK, LSM_NO_LANDLOCK, REPO, GuestRun, Init
 pytestmark = [
     pytest.mark.slow,
     # Minutes of emulated time each (about 20x the host's).
-    pytest.mark.timeout(1800),
+    pytest.mark.timeout(3000),
     pytest.mark.xfail(
         bool(missing_packages()),
         strict=True,
@@ -61,7 +61,7 @@ def pytest_in_guest(*files: str) -> str:
 def run_suite(command: str, lsm: str, init: Init = "busybox", env: dict[str, str] | None = None) -> GuestRun:
     done = run(
         command,
-        timeout=1500,
+        timeout=2700,
         lsm=lsm,
         init=init,
         env={"TESTS_VM_GUEST": "1", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})},

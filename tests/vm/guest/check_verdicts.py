@@ -7,6 +7,7 @@ profile (tests/vm/guest/conftest.py) and asserts the verdict, what the kernel co
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from pathlib import Path
 
 import pytest
@@ -62,15 +63,23 @@ async def test_output_limit(client: AirlockClient) -> None:
     assert (result.outcome, result.error_type) == (Outcome.OUTPUT_LIMIT, "OutputLimit")
 
 
+async def sandbox_of(invocation: AsyncIterable[object]) -> str:
+    """Read the invocation up to the probe's ``sandbox`` event; its sandbox."""
+    async for message in invocation:
+        if isinstance(message, Event) and message.type == "sandbox":
+            sandbox = str(message.data["pid_namespace"])
+            assert sandbox_alive(sandbox)
+            return sandbox
+    raise AssertionError("the invocation ended without a sandbox event")
+
+
 async def test_cancel(client: AirlockClient) -> None:
     fid = await register(client, "exhaust", "limits")
-    sandbox = ""
     async with client.invoke(fid, body={"attack": "block"}) as invocation:
-        async for message in invocation:
-            if isinstance(message, Event) and message.type == "sandbox":
-                sandbox = str(message.data["pid_namespace"])
-                assert sandbox_alive(sandbox)
-                await invocation.cancel("stop")
+        sandbox = await sandbox_of(invocation)
+        await invocation.cancel("stop")
+        async for _ in invocation:
+            pass
     assert invocation.result is not None
     assert invocation.result.outcome is Outcome.CANCELLED
     assert await sandbox_gone(sandbox, 60)
@@ -78,13 +87,9 @@ async def test_cancel(client: AirlockClient) -> None:
 
 async def test_disconnect(client: AirlockClient) -> None:
     fid = await register(client, "exhaust", "limits")
-    sandbox = ""
     async with client.invoke(fid, body={"attack": "block"}) as invocation:
-        async for message in invocation:
-            if isinstance(message, Event) and message.type == "sandbox":
-                sandbox = str(message.data["pid_namespace"])
-                break  # the host goes away mid-invocation
-    assert sandbox
+        sandbox = await sandbox_of(invocation)
+        # The host goes away mid-invocation.
     assert await sandbox_gone(sandbox, 60)
 
 

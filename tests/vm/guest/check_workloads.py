@@ -15,6 +15,7 @@ from tests.hello_server import free_port, hello_server
 from tests.helpers import drain, register
 from tests.integration.test_index_requirements import uses
 from tests.pkgindex import PackageIndex
+from tests.vm.guest.conftest import SLOW_MACHINE
 
 pytestmark = pytest.mark.anyio
 
@@ -30,9 +31,9 @@ def host_server() -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def profiles_dir(profiles_dir: Path, host_server: int, sandbox_mode: str) -> Path:
+    sized = "".join(f"{key} = {value}\n" for key, value in SLOW_MACHINE.items())
     (profiles_dir / "egress.toml").write_text(
-        f'mode = "{sandbox_mode}"\nstart_timeout_seconds = 300\ninspect_timeout_seconds = 300\n'
-        f'network = "egress"\negress_allow = ["127.0.0.1:{host_server}"]\n'
+        f'{sized}mode = "{sandbox_mode}"\nnetwork = "egress"\negress_allow = ["127.0.0.1:{host_server}"]\n'
     )
     return profiles_dir
 
