@@ -16,10 +16,11 @@ in its airlock-vm-command.service (a service without Delegate=yes, in /system.sl
   the directory, cgroup.procs, cgroup.subtree_control and cgroup.threads), and its gateway
   serves.
 
-Sandboxes are fresh (spawned), not forked from a zygote: a zygote gets a fixed 30 s to
-import the runtime (not the profile's start_timeout_seconds), which this emulated machine
-misses when the host is busy. The ``limits`` profile gets CPU time for a fresh worker's own
-imports (0.7 s of CPU time here); its memory limit is the one under test.
+Sandboxes are forked from zygotes (warm mode, the shipped profiles' own). The gateways
+start their pools on first use (AIRLOCK_WARM_UP=false): seven zygotes importing the runtime
+at once take minutes of emulated time. The ``limits`` profile gets 10 s of CPU time: its
+memory limit is the one under test here, and emulated CPU time on a busy host runs ahead
+(a fresh worker's imports alone took 0.7-1.2 s of its 1 s).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import grpc
 import pytest
 
 from airlock.client import AirlockClient, Call, Event, Outcome
-from tests.conftest import command_environment, default_runtime_dir, shared_settings
+from tests.conftest import command_environment, shared_settings
 from tests.helpers import Drained, drain, sandbox_gone
 from tests.helpers import register as register_plugin
 from tests.threats.probe import attack, register
@@ -67,8 +68,8 @@ START_PROPERLY = (
 
 
 def systemd_profiles(directory: Path) -> Path:
-    """The guest profiles in fresh mode, ``limits`` with 10 s of CPU time (the module's docstring)."""
-    guest_profiles(directory, "fresh")
+    """The guest profiles, ``limits`` with 10 s of CPU time (the module's docstring)."""
+    guest_profiles(directory)
     limits = directory / "limits.toml"
     limits.write_text(limits.read_text().replace("cpu_seconds = 1\n", "cpu_seconds = 10\n"))
     return directory
@@ -101,7 +102,8 @@ def drop_in() -> str:
     the tests' runtimes directory stands in for the unit's StateDirectory, writable as it is.
     """
     runtimes = shared_settings()
-    environment = {**runtimes, "PYTHONPATH": str(REPO)}  # this checkout's code, also in a worktree
+    # PYTHONPATH: this checkout's code, also in a worktree; AIRLOCK_WARM_UP: the module's docstring.
+    environment = {**runtimes, "PYTHONPATH": str(REPO), "AIRLOCK_WARM_UP": "false"}
     return "\n".join(
         [
             "[Service]",
@@ -237,7 +239,8 @@ async def test_the_shipped_unit_serves_confines_and_stops_clean() -> None:
 async def test_a_delegated_scope_serves(tmp_path: Path) -> None:
     scope = "airlock-delegated.scope"
     prefix = (SYSTEMD_RUN, "--quiet", "--scope", f"--unit={scope}", "-p", "Delegate=yes", "--")
-    with serving(tmp_path, prefix=prefix, profiles=systemd_profiles(tmp_path / "profiles")) as served:
+    profiles = systemd_profiles(tmp_path / "profiles")
+    with serving(tmp_path, prefix=prefix, profiles=profiles, AIRLOCK_WARM_UP="false") as served:
         assert cgroup_of(served.process.pid) == f"/system.slice/{scope}/gateway"
         async with AirlockClient(served.target) as client:
             assert (await attack(client, "exhaust", "benign", profile="limits")).value == "fine"
@@ -274,33 +277,24 @@ def test_an_undelegated_scope_is_refused_by_serve_and_doctor(tmp_path: Path) -> 
 #: The unprivileged unit's user, made as a package's postinst would (DynamicUser= would give
 #: the gateway a uid of its own but no way to keep the sandboxes' state across restarts).
 USER_NAME = "airlock"
-#: Its runtimes: a directory of its own (a root gateway's runtimes directory may hold a
-#: root-owned staging directory, which a gateway of another user cannot make private) in
-#: which the tests' built default runtime is bound.
-USER_RUNTIMES = Path("/var/lib/airlock-vm-runtimes")
 
 
 @pytest.fixture
 def unprivileged(installed: None) -> Iterator[int]:
-    """The unit with User=: a second drop-in, the user, its runtimes; its uid."""
+    """The unit with User=: a second drop-in and the user; its uid.
+
+    It reads the tests' built runtimes like the root unit; its wheel cache is its own (a
+    gateway chmods its cache at start, and cannot chmod the root gateway's).
+    """
     subprocess.run(
         ["/usr/sbin/useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", USER_NAME], check=True
     )
     uid = pwd.getpwnam(USER_NAME).pw_uid
     # The interpreter lives under /root/.pyenv: /root must be searchable (a throw-away root).
     Path("/root").chmod(0o711)
-    runtime = default_runtime_dir()
-    (USER_RUNTIMES / runtime.name).mkdir(parents=True)
-    (USER_RUNTIMES / f"{runtime.name}.json").write_bytes((runtime.parent / f"{runtime.name}.json").read_bytes())
-    subprocess.run(["/usr/bin/mount", "--bind", str(runtime), str(USER_RUNTIMES / runtime.name)], check=True)
-    os.chown(USER_RUNTIMES, uid, uid)
     # Applied after 10-vm.conf (drop-ins go in the order of their names), over its settings.
     conf = UNITS / f"{UNIT}.d" / "20-user.conf"
-    conf.write_text(
-        "[Service]\n"
-        f"User={USER_NAME}\n"
-        f"Environment=AIRLOCK_RUNTIMES_DIR={USER_RUNTIMES} AIRLOCK_WHEEL_CACHE_DIR=/var/lib/airlock/wheels\n"
-    )
+    conf.write_text(f"[Service]\nUser={USER_NAME}\nEnvironment=AIRLOCK_WHEEL_CACHE_DIR=/var/lib/airlock/wheels\n")
     assert systemctl("daemon-reload").returncode == 0
     try:
         yield uid
@@ -308,7 +302,6 @@ def unprivileged(installed: None) -> Iterator[int]:
         systemctl("stop", UNIT)
         conf.unlink()
         systemctl("daemon-reload")
-        subprocess.run(["/usr/bin/umount", str(USER_RUNTIMES / runtime.name)], check=False)
 
 
 async def test_the_unit_as_an_unprivileged_user(unprivileged: int) -> None:
