@@ -102,6 +102,7 @@ def start_to_proto(start: domain.StartRequest) -> pb.Start:
         metadata_json=exact_json.dumps(start.metadata),
         request_id=start.request_id,
         host_capabilities=sorted(start.host_capabilities),
+        valves_json=_dumps_or_empty(start.valves, start.valves is not None),
     )
     if start.call_timeout is not None:
         message.call_timeout.CopyFrom(duration(start.call_timeout))

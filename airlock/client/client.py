@@ -139,6 +139,7 @@ class AirlockClient:
         body: dict[str, Any] | None = None,
         user: dict[str, Any] | None = None,
         user_valves: dict[str, Any] | None = None,
+        valves: dict[str, Any] | None = None,
         model: Any = None,
         request: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
@@ -152,7 +153,8 @@ class AirlockClient:
 
         ``host`` maps host request methods (``generate_chat_completion``,
         ``users.get_user_by_id``, ...) to handlers (airlock.client.host); they are the
-        capabilities advertised in Start.
+        capabilities advertised in Start. ``valves`` replace the stored admin valves for
+        this invocation (Start.valves_json).
         """
         return self.open_invocation(
             domain.StartRequest(
@@ -167,6 +169,7 @@ class AirlockClient:
                 call_timeout=call_timeout,
                 timeout=timeout,
                 host_capabilities=frozenset(host or ()),
+                valves=valves,
             ),
             on_call,
             host,

@@ -39,6 +39,8 @@ class StartRequest:
     timeout: float | None = None
     #: Host request methods the host answers (runner.wire.HOST_METHODS).
     host_capabilities: frozenset[str] = frozenset()
+    #: Admin valves replacing the stored ones for this invocation (None: the stored ones).
+    valves: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,8 @@ class Invocation:
             "function_id": self.record.id,
             "sub_id": self.sub_id,
             "source": self.record.source,
-            "valves": self.record.valves,
+            # The host's own valves replace the stored ones whole (see Start.valves_json).
+            "valves": self.record.valves if s.valves is None else s.valves,
             "body": s.body,
             "user": s.user,
             "user_valves": s.user_valves,

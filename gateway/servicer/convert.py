@@ -205,6 +205,7 @@ def start(message: pb.Start) -> domain.StartRequest:
         call_timeout=_seconds(message, "call_timeout"),
         timeout=_seconds(message, "timeout"),
         host_capabilities=frozenset(message.host_capabilities),
+        valves=_json_object(message.valves_json, "Start.valves_json") if message.valves_json else None,
     )
 
 

@@ -196,6 +196,24 @@ async def test_admin_valves_are_applied_before_each_call(client: AirlockClient) 
     assert drained.result.value["admin_valves"] == {"priority": 0, "greeting": "hey"}
 
 
+async def test_host_valves_replace_the_stored_ones_whole(client: AirlockClient) -> None:
+    # A host keeping valves itself (Open WebUI's bridge) sends them with each call: the
+    # stored ones are not merged in, so a caller never runs with the admin's secrets mixed in.
+    await register(client, "special_args", valves={"greeting": "ahoy", "priority": 3})
+    drained = await drain(client, "special_args", valves={"greeting": "from the host"})
+    assert drained.result.value["admin_valves"] == {"priority": 0, "greeting": "from the host"}
+    drained = await drain(client, "special_args")
+    assert drained.result.value["admin_valves"] == {"priority": 3, "greeting": "ahoy"}
+
+
+async def test_host_valves_are_validated_by_the_valves_model(client: AirlockClient) -> None:
+    await register(client, "special_args")
+    drained = await drain(client, "special_args", valves={"priority": "high"})
+    assert drained.result.outcome is Outcome.FUNCTION_ERROR
+    assert drained.result.error_type == "ValidationError"
+    assert "priority" in drained.result.error
+
+
 async def test_kwargs_receive_no_special_arguments(client: AirlockClient) -> None:
     await register(client, "kwargs_only")
     drained = await drain(client, "kwargs_only", body={"a": 1})

@@ -666,6 +666,7 @@ class Start(_message.Message):
     CALL_TIMEOUT_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
     HOST_CAPABILITIES_FIELD_NUMBER: _builtins.int
+    VALVES_JSON_FIELD_NUMBER: _builtins.int
     action_id: _builtins.str
     """"<function id>" or "<function id>.<sub-action id>"."""
     body_json: _builtins.bytes
@@ -684,6 +685,14 @@ class Start(_message.Message):
     """
     request_id: _builtins.str
     """The host's correlation id (at most 128 characters), echoed in logs."""
+    valves_json: _builtins.bytes
+    """Admin valves for this invocation (a JSON object), used instead of the stored ones:
+    for hosts that keep a function's valves themselves (Open WebUI, through its bridge).
+    They replace the stored valves whole, never merged with them, so a caller cannot
+    combine its own values with the admin's secrets; the function's Valves model
+    validates them in the sandbox, as Open WebUI's Valves(**valves) does. Empty: the
+    stored valves.
+    """
     @_builtins.property
     def call_timeout(self) -> _duration_pb2.Duration:
         """How long an __event_call__ waits for a CallReply before it returns Open WebUI's
@@ -722,10 +731,11 @@ class Start(_message.Message):
         call_timeout: _duration_pb2.Duration | None = ...,
         timeout: _duration_pb2.Duration | None = ...,
         host_capabilities: _abc.Iterable[_builtins.str] | None = ...,
+        valves_json: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["call_timeout", b"call_timeout", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "body_json", b"body_json", "call_timeout", b"call_timeout", "host_capabilities", b"host_capabilities", "metadata_json", b"metadata_json", "model_json", b"model_json", "request_id", b"request_id", "request_json", b"request_json", "timeout", b"timeout", "user_json", b"user_json", "user_valves_json", b"user_valves_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "body_json", b"body_json", "call_timeout", b"call_timeout", "host_capabilities", b"host_capabilities", "metadata_json", b"metadata_json", "model_json", b"model_json", "request_id", b"request_id", "request_json", b"request_json", "timeout", b"timeout", "user_json", b"user_json", "user_valves_json", b"user_valves_json", "valves_json", b"valves_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
