@@ -1,0 +1,1 @@
+"""Open WebUI as an Airlock host: the bridge functions it runs, and its REST API."""
