@@ -13,6 +13,7 @@ from gateway.cli.failure import CliError
 from gateway.cli.health_command import health
 from gateway.cli.host_commands import doctor, profiles
 from gateway.cli.invoke_command import invoke
+from gateway.cli.openwebui_command import openwebui
 from gateway.cli.registry_commands import REGISTRY_COMMANDS
 from gateway.cli.settings_options import environment_only_help, settings_options
 from gateway.config import GatewayConfig
@@ -146,7 +147,7 @@ def build(config_file: Path | None, unconfined: bool, **options: Any) -> None:
         click.get_current_context().exit(1)
 
 
-for _command in (*REGISTRY_COMMANDS, invoke, health, doctor, profiles, runtimes):
+for _command in (*REGISTRY_COMMANDS, invoke, health, doctor, profiles, runtimes, openwebui):
     cli.add_command(_command)
 
 
