@@ -193,16 +193,31 @@ def _to_json(value: Any) -> bytes:
     return json.dumps(value, default=fallback, ensure_ascii=False).encode()
 
 
+#: Headers that carry the user's Open WebUI credentials.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "x-api-key"})
+
+
+def _credential_cookie(name: str) -> bool:
+    lowered = name.lower()
+    return "token" in lowered or "session" in lowered
+
+
 def describe_request(request: Any) -> dict[str, Any]:
-    """__request__ (a starlette Request) as Start.request_json describes one."""
+    """__request__ (a starlette Request) as Start.request_json describes one, without credentials.
+
+    The user's session token (the Authorization header, Open WebUI's ``token`` cookie and
+    the OAuth session cookies) stays in Open WebUI: with it a sandboxed plugin could act as
+    the user there. What plugins do with it upstream, calling Open WebUI back, they do
+    through host requests, answered here as that user.
+    """
     if request is None:
         return {}
     described: dict[str, Any] = {
         "method": str(request.method),
         "url": str(request.url),
-        "headers": dict(request.headers.items()),
+        "headers": {k: v for k, v in request.headers.items() if k.lower() not in _CREDENTIAL_HEADERS},
         "query_params": dict(request.query_params),
-        "cookies": dict(request.cookies),
+        "cookies": {k: v for k, v in request.cookies.items() if not _credential_cookie(k)},
     }
     if request.client is not None:
         described["client"] = {"host": str(request.client.host), "port": int(request.client.port or 0)}

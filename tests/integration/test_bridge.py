@@ -172,3 +172,31 @@ def test_only_actions_get_bridges() -> None:
     pipe = FunctionRecord(id="p", source="", sha256="", name="P", kind="pipe", profile="default")
     with pytest.raises(BridgeError, match="only actions get bridges"):
         render(pipe, BridgeSettings("127.0.0.1:1"))
+
+
+def test_the_users_credentials_stay_in_open_webui() -> None:
+    from starlette.requests import Request  # noqa: PLC0415 - local: one test needs it
+
+    from airlock.openwebui.bridge_runtime import describe_request  # noqa: PLC0415
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "scheme": "http",
+        "server": ("owui.example", 8080),
+        "path": "/api/chat/actions/x",
+        "query_string": b"a=1",
+        "headers": [
+            (b"authorization", b"Bearer user-jwt"),
+            (b"cookie", b"token=user-jwt; theme=dark; oauth_session_id=s"),
+            (b"x-api-key", b"sk-1"),
+            (b"user-agent", b"browser"),
+        ],
+        "client": ("10.0.0.7", 51000),
+    }
+    described = describe_request(Request(scope))
+    assert described["headers"] == {"user-agent": "browser"}
+    assert described["cookies"] == {"theme": "dark"}
+    assert described["query_params"] == {"a": "1"}
+    assert described["client"] == {"host": "10.0.0.7", "port": 51000}
+    assert described["url"] == "http://owui.example:8080/api/chat/actions/x?a=1"
