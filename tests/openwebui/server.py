@@ -20,7 +20,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,20 +174,17 @@ def _stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     """SIGTERM to the group, SIGKILL to it after ``grace`` seconds."""
     if process.poll() is None:
         _signal_group(process.pid, signal.SIGTERM)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             process.wait(grace)
-        except subprocess.TimeoutExpired:
-            pass
     # The leader may be gone while children of it linger in the group.
     _signal_group(process.pid, signal.SIGKILL)
     process.wait()
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    try:
+    # ProcessLookupError: the group is empty, everything has exited.
+    with suppress(ProcessLookupError):
         os.killpg(pgid, signum)
-    except ProcessLookupError:
-        pass  # the group is empty: everything has exited
 
 
 def _tail(path: Path, lines: int = 60) -> str:
