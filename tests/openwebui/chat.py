@@ -9,13 +9,15 @@ that reached the tab meanwhile, in order.
 What a click needs, found by reading 0.12.4 and checked by tests/openwebui/test_upstream.py:
 
 * ``model`` must be the id of a model the server knows (``request.app.state.MODELS``), or the
-  click fails with 400 ``Error: Model not found``-style details; with Ollama and OpenAI off,
-  an active Pipe function is that model. A non-admin also needs the model registered and
-  granted to them (``OpenWebUIApi.publish_model``) and the action on it (global, say).
-* ``chat_id``: a saved chat of the user (``OpenWebUIApi.new_chat``; events such as
-  ``status`` and ``message`` are then also written into its message ``id``), or a temporary
-  one, ``temporary:<socket id>``, which nothing is saved to. Any other id fails the ownership
-  check with 404 for a non-admin (an admin may act on any chat id).
+  click answers 400 ``{"detail": "Model not found"}``; with Ollama and OpenAI off, an active
+  Pipe function is that model. A non-admin also needs the model registered and granted to
+  them (``OpenWebUIApi.publish_model``) and the action shown on it (global, or assigned to
+  the model), else 400 ``Action not available: <id>``. ``model_item`` only matters for
+  direct connections; the browser sends the model as ``/api/models`` lists it.
+* ``chat_id``: a saved chat of the user (``OpenWebUIApi.new_chat``; ``status`` and
+  ``message`` events are then also written into its message ``id``), or a temporary one,
+  ``temporary:<socket id>``, which nothing is saved to. Any other id fails the ownership
+  check for a non-admin (404 ``Something went wrong :/``); an admin may use any id.
 * ``session_id`` must be ``sio.get_sid("/")``: ``__event_call__`` looks the session up in the
   server's pool under the namespace's sid; with another value every call answers
   ``{"error": "Client session disconnected."}`` at once.
@@ -102,6 +104,11 @@ class Browser:
         sid = self._sio.get_sid("/")
         assert sid is not None, "the socket is not connected to the / namespace"
         return str(sid)
+
+    @property
+    def engineio_sid(self) -> str:
+        """``sio.sid``, the connection's id: a wrong ``session_id`` a client might send instead."""
+        return str(self._sio.sid)
 
     @property
     def temporary_chat_id(self) -> str:

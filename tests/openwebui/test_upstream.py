@@ -124,8 +124,9 @@ async def test_an_event_call_to_a_wrong_session_answers_disconnected(
 ) -> None:
     await install_function("asking_action", plugin_source("asking_action"))
     async with browser(openwebui.url, openwebui.admin_token) as tab:
-        # The engine.io sid (sio.sid) is what a naive client would send: not the session's.
-        click = await tab.click("asking_action", model_id=openwebui_model, session_id="not-a-session")
+        # sio.sid, the connection's id, is not the session's id: get_sid("/") is.
+        assert tab.engineio_sid != tab.session_id
+        click = await tab.click("asking_action", model_id=openwebui_model, session_id=tab.engineio_sid)
     disconnected = {"error": "Client session disconnected."}
     assert click.status == 200
     assert click.body == {"confirmed": disconnected, "text": disconnected}
