@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +60,32 @@ def _runtime_text() -> str:
     return text[start:]
 
 
+#: A frontmatter line, as Open WebUI reads it (utils/plugin.py, extract_frontmatter).
+_FRONTMATTER_LINE = re.compile(r"^\s*([a-z_]+):\s*(.*)\s*$", re.IGNORECASE)
+
+
+def _in_source_order(record: FunctionRecord) -> dict[str, str]:
+    """The manifest in the order its keys appear in the plugin's frontmatter.
+
+    The registry hands the manifest over as a map, whose order is not kept; the bridge
+    must read the same every time, or every ``push`` would see a changed source.
+    """
+    order: list[str] = []
+    lines = record.source.splitlines()
+    if lines and lines[0].strip() == '"""':
+        for line in lines[1:]:
+            if '"""' in line:
+                break
+            found = _FRONTMATTER_LINE.match(line)
+            if found and found.group(1).strip() in record.manifest:
+                order.append(found.group(1).strip())
+    order += sorted(set(record.manifest) - set(order))
+    return {key: record.manifest[key] for key in dict.fromkeys(order)}
+
+
 def _frontmatter(record: FunctionRecord) -> str:
     lines = ['"""']
-    manifest = dict(record.manifest)
+    manifest = _in_source_order(record)
     manifest.setdefault("title", record.name)
     if record.description and "description" not in manifest:
         manifest["description"] = record.description

@@ -164,7 +164,8 @@ async def _pull_one(
         return Step(summary.id, "registered", _switches(record))
     bridge = render(record, settings)
     try:
-        await owui.update(summary.id, function.name, bridge, function.description or record.description)
+        # Open WebUI's name and description stay as the admin had them: the buttons show them.
+        await owui.update(summary.id, function.name, bridge, function.description)
     except OpenWebUIError as exc:
         return Step(summary.id, "failed", f"registered in Airlock, but not replaced in Open WebUI: {exc}")
     return Step(summary.id, "replaced", _switches(record))

@@ -7,6 +7,7 @@ invocation kills its worker in a shielded scope and the error is re-raised untou
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -27,6 +28,9 @@ from gateway.registry.service import Registry
 from gateway.sandbox.launcher import Launcher
 from gateway.servicer import convert
 from gateway.servicer.status import abort
+
+#: How long a refused stream waits for the client's Start before ending (see Invoke).
+_FIRST_MESSAGE_WAIT_SECONDS = 1.0
 
 log = structlog.get_logger("airlock.runtime")
 #: GatewayConfig's default max_message_bytes (8 MiB).
@@ -90,9 +94,11 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
 
     async def Invoke(self, request_iterator: Any, context: Context) -> None:  # type: ignore[override]  # noqa: N802
         host = GrpcHostStream(context, self._max_message_bytes)
+        refused_unread = True
         try:
             self._admission.refuse_if_draining()
             with self._admission.stream():
+                refused_unread = False
                 invocation, user = await self._prepare(host)
                 with self._admission.invocation(user, invocation.profile.name):
                     self._running.add(invocation)
@@ -102,6 +108,12 @@ class RuntimeServicer(pb_grpc.RuntimeServicer):
                         self._running.discard(invocation)
         except AirlockError as exc:
             log.info("invoke_rejected", error=str(exc))
+            if refused_unread:
+                # Refused (draining, too many streams) before the Start was read: a client that
+                # writes its Start at once would race the end of the call, which grpc-aio
+                # reports to it as INTERNAL, hiding this status. Let the Start arrive first.
+                with anyio.move_on_after(_FIRST_MESSAGE_WAIT_SECONDS), contextlib.suppress(Exception):
+                    await context.read()
             await abort(context, exc)
         if invocation.protocol_error is not None:
             await abort(context, invocation.protocol_error)
