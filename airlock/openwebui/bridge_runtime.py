@@ -450,7 +450,8 @@ class Click:
         state = channel.get_state(try_to_connect=True)
         while state != grpc.ChannelConnectivity.READY:
             if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
-                raise AirlockUnavailable(f"cannot reach Airlock at {self.connection.address} (connection failed)")
+                how = "connection or TLS handshake failed" if self.connection.tls else "connection failed"
+                raise AirlockUnavailable(f"cannot reach Airlock at {self.connection.address} ({how})")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise AirlockUnavailable(

@@ -36,6 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
 from airlock.client import AirlockClient
+from airlock.openwebui.bridge import BridgeSettings, render
 from gateway.config import GatewayConfig
 from gateway.errors import AirlockError
 from gateway.server import Gateway, exposure_warnings
@@ -748,3 +749,30 @@ def test_cli_needs_a_token_except_for_health(tmp_path: Path, profiles_dir: Path)
 
         health = served.run("health")
         assert (health.returncode, health.stdout) == (0, "SERVING\n")
+
+
+async def test_a_bridge_reaches_a_tls_gateway_with_its_invoker_token(make_config: MakeConfig, pki: Pki) -> None:
+    # What `airlock openwebui push --bridge-tls-ca ca.pem --bridge-token ...` writes into a bridge.
+    settings = {"tls_cert": pki.path("server.pem"), "tls_key": pki.path("server.key")}
+    async with running(make_config(admin_token=ADMIN_TOKEN, invoker_token=INVOKER_TOKEN, **settings)) as gw:
+        credentials = grpc.ssl_channel_credentials(root_certificates=pki.pem("ca.pem"))
+        async with AirlockClient(gw.address, token=ADMIN_TOKEN, credentials=credentials) as admin:
+            await admin.put_function("echo", ECHO)
+            record = await admin.get_function("echo")
+        ca = pki.pem("ca.pem").decode()
+        for token, expected in ((INVOKER_TOKEN, None), ("not-the-token-0123456789", "credentials")):
+            source = render(record, BridgeSettings(gw.address, token=token, tls_ca_pem=ca))
+            namespace: dict[str, Any] = {"__name__": "function_echo"}
+            exec(compile(source, "<bridge echo>", "exec"), namespace)  # noqa: S102 - what Open WebUI does
+            bridge = namespace["Action"]()
+            if expected is None:
+                assert await bridge.action({"say": "hi"}) == {"echo": "hi", "keyed": False}
+            else:
+                with pytest.raises(Exception, match="refused this bridge's credentials"):
+                    await bridge.action({"x": 1})
+        # Without the CA the bridge does not trust the gateway, and says it cannot connect.
+        plain = render(record, BridgeSettings(gw.address, token=INVOKER_TOKEN, tls=True))
+        namespace = {"__name__": "function_echo"}
+        exec(compile(plain, "<bridge echo>", "exec"), namespace)  # noqa: S102 - what Open WebUI does
+        with pytest.raises(Exception, match=r"cannot reach Airlock at .* \(connection or TLS handshake failed\)"):
+            await namespace["Action"]().action({"x": 1})
