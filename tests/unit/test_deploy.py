@@ -554,3 +554,32 @@ def test_dashboard_filters_by_profile() -> None:
     assert not unknown_series(metric)
     filtered = [t["expr"] for p in dashboard()["panels"] for t in p["targets"] if "$profile" in t["expr"]]
     assert filtered, "no panel uses $profile"
+
+
+OPENWEBUI_COMPOSE = ROOT / "examples" / "openwebui" / "docker-compose.yml"
+
+
+def test_the_open_webui_example_joins_the_gateway_as_its_bridges_expect() -> None:
+    example = load_yaml(OPENWEBUI_COMPOSE)
+    openwebui = example["services"]["open-webui"]
+    # The pinned release is the one the bridges are tested against (tests/openwebui).
+    assert openwebui["image"].endswith(":v0.12.4")
+    env = environment(openwebui)
+    # The bridges read these at each click (airlock/openwebui/bridge_runtime.py, Connection):
+    # the gateway's name and port on the shared network, and the invoker token (never the admin's).
+    gateway_host, gateway_port = host_port(env["AIRLOCK_ADDRESS"])
+    assert gateway_host in compose()["services"]
+    assert gateway_port == host_port(dockerfile_env()["AIRLOCK_LISTEN"])[1]
+    assert "AIRLOCK_INVOKER_TOKEN" in env["AIRLOCK_TOKEN"]
+    assert "ADMIN" not in env["AIRLOCK_TOKEN"]
+    assert networks(openwebui) & networks(service(gateway_host))
+    assert openwebui["depends_on"][gateway_host]["condition"] == "service_healthy"
+
+    # Published on loopback only, and not on a host port the main file already uses (Grafana: 3000).
+    def host_ports(definition: dict[str, Any]) -> set[int]:
+        return {int(str(port).split(":")[-2]) for port in definition.get("ports", [])}
+
+    taken = set().union(*(host_ports(service(name)) for name in compose()["services"]))
+    assert host_ports(openwebui) == {8080}
+    assert not host_ports(openwebui) & taken
+    assert all(is_loopback(host_ip) for host_ip, _ in published_ports(openwebui))
