@@ -8,6 +8,7 @@ a class for this function; it imports nothing of Airlock.
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import re
@@ -45,11 +46,13 @@ class BridgeSettings:
 
 
 def is_bridge(source: str) -> bool:
-    """Whether a function's source is a bridge Airlock wrote."""
-    head = source.lstrip()[:4096]
-    return head.startswith('"""') and any(
-        line.strip().startswith(f"{BRIDGE_MARK}:") for line in head.split('"""', 2)[1].splitlines()
-    )
+    """Whether a function's source is a bridge Airlock wrote (its mark and its runtime both)."""
+    return BRIDGE_MARK in extract_frontmatter(source) and all(part in source for part in _BRIDGE_PARTS)
+
+
+#: Text every bridge holds beside its frontmatter mark: a plugin that only copies the mark
+#: into its own frontmatter is not taken for a bridge (and so not left unmigrated).
+_BRIDGE_PARTS = ("\nAIRLOCK_FUNCTION_ID = ", "\nasync def run_click(", "\nAIRLOCK_DESCRIPTOR = (")
 
 
 def _runtime_text() -> str:
@@ -64,40 +67,48 @@ def _runtime_text() -> str:
 _FRONTMATTER_LINE = re.compile(r"^\s*([a-z_]+):\s*(.*)\s*$", re.IGNORECASE)
 
 
-def _in_source_order(record: FunctionRecord) -> dict[str, str]:
-    """The manifest in the order its keys appear in the plugin's frontmatter.
+def extract_frontmatter(source: str) -> dict[str, str]:
+    """The frontmatter as Open WebUI 0.12.4 reads it from a source, in order."""
+    lines = source.splitlines()
+    if not lines or lines[0].strip() != '"""':
+        return {}
+    found: dict[str, str] = {}
+    for line in lines[1:]:
+        if '"""' in line:
+            break
+        match = _FRONTMATTER_LINE.match(line)
+        if match:
+            found[match.group(1).strip()] = match.group(2).strip()
+    return found
 
-    The registry hands the manifest over as a map, whose order is not kept; the bridge
-    must read the same every time, or every ``push`` would see a changed source.
+
+def _frontmatter(record: FunctionRecord) -> dict[str, str]:
+    """The bridge's frontmatter: the plugin's own, read from its source, less requirements.
+
+    Read from the source, as Open WebUI reads it, never from what the worker reported: the
+    plugin's code runs in that worker and could report anything, and the bridge runs
+    unsandboxed in Open WebUI, which reads a ``requirements`` line as packages to install.
     """
-    order: list[str] = []
-    lines = record.source.splitlines()
-    if lines and lines[0].strip() == '"""':
-        for line in lines[1:]:
-            if '"""' in line:
-                break
-            found = _FRONTMATTER_LINE.match(line)
-            if found and found.group(1).strip() in record.manifest:
-                order.append(found.group(1).strip())
-    order += sorted(set(record.manifest) - set(order))
-    return {key: record.manifest[key] for key in dict.fromkeys(order)}
-
-
-def _frontmatter(record: FunctionRecord) -> str:
-    lines = ['"""']
-    manifest = _in_source_order(record)
-    manifest.setdefault("title", record.name)
-    if record.description and "description" not in manifest:
-        manifest["description"] = record.description
+    if not record.source:
+        raise BridgeError(f"{record.id!r}: the function's source is needed to write its bridge")
+    manifest = {k: v for k, v in extract_frontmatter(record.source).items() if k not in _DROPPED_KEYS}
     for key, value in manifest.items():
-        if key in _DROPPED_KEYS:
-            continue
-        if '"""' in value or "\n" in value or "\\" in value or ":" in key or not key.strip():
-            raise BridgeError(f"frontmatter {key!r} of {record.id!r} cannot be written into a bridge as it is")
-        lines.append(f"{key}: {value}")
-    lines.append(f"{BRIDGE_MARK}: {BRIDGE_VERSION}")
-    lines.append('"""')
-    return "\n".join(lines)
+        # One printable line, nothing Python would read as an escape or the docstring's end.
+        if not value.isprintable() or '"""' in value or "\\" in value:
+            raise BridgeError(
+                f"{record.id!r}: the frontmatter line {key!r} holds characters a bridge cannot carry "
+                "(a backslash, control characters or three quotes): edit it in the plugin"
+            )
+    manifest[BRIDGE_MARK] = BRIDGE_VERSION
+    return manifest
+
+
+def _checked(source: str, record: FunctionRecord, intended: dict[str, str]) -> str:
+    """``source``, once it is certain Open WebUI reads exactly the intended frontmatter from it."""
+    ast.parse(source)
+    if extract_frontmatter(source) != intended or "requirements" in extract_frontmatter(source):
+        raise BridgeError(f"{record.id!r}: its bridge would not read as intended; refusing to write it")
+    return source
 
 
 def _literal(value: object) -> str:
@@ -120,8 +131,9 @@ def render(record: FunctionRecord, settings: BridgeSettings) -> str:
         "tls": settings.tls or settings.tls_ca_pem is not None,
         "tls_ca_pem": settings.tls_ca_pem,
     }
+    frontmatter = _frontmatter(record)
     body = [
-        _frontmatter(record),
+        "\n".join(['"""', *(f"{key}: {value}" for key, value in frontmatter.items()), '"""']),
         "# Airlock bridge: Open WebUI runs this in place of the plugin, which runs sandboxed in",
         "# Airlock. Written by `airlock openwebui`; edit the plugin in Airlock, not this text.",
         _runtime_text().rstrip(),
@@ -131,6 +143,7 @@ def render(record: FunctionRecord, settings: BridgeSettings) -> str:
         "",
         f"AIRLOCK_FUNCTION_ID = {record.id!r}",
         f"AIRLOCK_TITLE = {record.name!r}",
+        f"AIRLOCK_SUB_ACTIONS = {_literal([a.id for a in record.actions] if record.declares_actions else [])}",
         f"AIRLOCK_CONNECTION: dict[str, Any] = {_literal(connection)}",
         "AIRLOCK_DESCRIPTOR = (",
         _descriptor_b64(),
@@ -169,7 +182,9 @@ def render(record: FunctionRecord, settings: BridgeSettings) -> str:
         "        __id__: str | None = None,",
         "    ) -> Any:",
         "        action_id = AIRLOCK_FUNCTION_ID",
-        "        if __id__ and __id__ != AIRLOCK_FUNCTION_ID:",
+        "        # Open WebUI passes a sub-action's id, or the function's own (whatever id it",
+        "        # was installed under): only a declared sub-action is one.",
+        "        if __id__ in AIRLOCK_SUB_ACTIONS:",
         '            action_id = f"{AIRLOCK_FUNCTION_ID}.{__id__}"',
         "        return await run_click(",
         "            descriptor_b64=AIRLOCK_DESCRIPTOR,",
@@ -187,4 +202,4 @@ def render(record: FunctionRecord, settings: BridgeSettings) -> str:
         "        )",
         "",
     ]
-    return "\n".join(body)
+    return _checked("\n".join(body), record, frontmatter)

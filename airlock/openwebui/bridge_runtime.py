@@ -16,7 +16,9 @@ import contextlib
 import importlib
 import inspect
 import json
+import math
 import os
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +32,19 @@ CONNECT_SECONDS = 5.0
 #: How long the gateway may take to accept the invocation (admission, a sandbox free).
 STARTED_SECONDS = 30.0
 _INVOKE = "/airlock.v1.Runtime/Invoke"
+#: A click may wait minutes on its user (a confirmation): pings tell a dead connection
+#: from a quiet one, within the gateway's allowance (one per 10 s at most).
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+#: Host requests of one click answered at once; more wait their turn (a plugin in a loop
+#: must not take Open WebUI's database pool or model connections from everyone else).
+_HOST_CONCURRENCY = 4
+#: Requests of one click waiting or running beyond which new ones are refused at once.
+_HOST_BACKLOG = 64
 #: How often a click checks that the browser's request is still there.
 _WATCH_SECONDS = 0.5
 
@@ -49,14 +64,6 @@ _LOOKUPS = {
     "models.get_all_models",
     "models.get_models",
     "models.get_base_models",
-}
-
-#: The lookups by id, and the field naming the record's owner (None: records of no user).
-_BY_ID = {
-    "users.get_user_by_id": "id",
-    "chats.get_chat_by_id": "user_id",
-    "files.get_file_by_id": "user_id",
-    "models.get_model_by_id": None,
 }
 
 #: What each Result outcome other than OK and FUNCTION_ERROR tells the user.
@@ -147,21 +154,48 @@ def valves_model(name: str, schema: dict[str, Any]) -> type[BaseModel]:
     required = set(schema.get("required") or [])
     fields: dict[str, Any] = {}
     for key, prop in properties.items():
-        if not isinstance(prop, dict) or not key.isidentifier() or key.startswith("_"):
+        # Names pydantic cannot take as fields (model_*, BaseModel's own attributes) stay
+        # in the schema shown, without a field here: the sandbox's model has them.
+        if not isinstance(prop, dict) or not key.isidentifier() or key.startswith(("_", "model_")):
+            continue
+        if hasattr(BaseModel, key):
             continue
         default = ... if key in required else prop.get("default")
         fields[key] = (_python_type(prop), Field(default=default, description=prop.get("description")))
-    frozen_schema = json.loads(json.dumps(schema))
+    frozen_schema = _static_options(json.loads(json.dumps(schema)))
 
     def model_json_schema(cls: type[BaseModel], *args: Any, **kwargs: Any) -> dict[str, Any]:
         copy: dict[str, Any] = json.loads(json.dumps(frozen_schema))
         return copy
 
-    model: type[BaseModel] = create_model(
-        name, __config__=ConfigDict(extra="allow"), __module__=globals().get("__name__", "airlock_bridge"), **fields
-    )
+    module = globals().get("__name__", "airlock_bridge")
+
+    def make(with_fields: dict[str, Any]) -> type[BaseModel]:
+        made: type[BaseModel] = create_model(
+            name, __config__=ConfigDict(extra="allow"), __module__=module, **with_fields
+        )
+        return made
+
+    try:
+        model = make(fields)
+    except Exception:  # noqa: BLE001 - a bridge must load whatever the schema holds
+        model = make({})
     model.model_json_schema = classmethod(model_json_schema)  # type: ignore[assignment,method-assign]
     return model
+
+
+def _static_options(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without dynamic choice lists, which the bridge cannot compute.
+
+    A plugin's ``input: {"options": "<method>"}`` makes Open WebUI call that method of the
+    Valves class to fill a drop-down; the method lives in the sandbox, not in the bridge
+    (and a name such as ``mro`` would reach a builtin). The field stays a plain input.
+    """
+    for prop in (schema.get("properties") or {}).values():
+        widget = prop.get("input") if isinstance(prop, dict) else None
+        if isinstance(widget, dict) and isinstance(widget.get("options"), str):
+            del widget["options"]
+    return schema
 
 
 def dump_valves(valves: Any) -> dict[str, Any] | None:
@@ -179,7 +213,11 @@ def dump_valves(valves: Any) -> dict[str, Any] | None:
 
 
 def _to_json(value: Any) -> bytes:
-    """JSON bytes of a value Open WebUI handed over (pydantic models and sets included)."""
+    """JSON bytes of a value Open WebUI handed over (pydantic models and sets included).
+
+    What the gateway would refuse as JSON never goes out: NaN and infinities become null,
+    and a lone surrogate (possible in a Python str, never in UTF-8) becomes "?".
+    """
 
     def fallback(item: Any) -> Any:
         if isinstance(item, BaseModel):
@@ -190,34 +228,52 @@ def _to_json(value: Any) -> bytes:
             return item.decode("utf-8", "replace")
         return str(item)
 
-    return json.dumps(value, default=fallback, ensure_ascii=False).encode()
+    try:
+        text = json.dumps(value, default=fallback, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(json.loads(json.dumps(value, default=fallback))), ensure_ascii=False)
+    return text.encode("utf-8", "replace")
 
 
-#: Headers that carry the user's Open WebUI credentials.
-_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "x-api-key"})
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
-def _credential_cookie(name: str) -> bool:
+#: Parts of a header's or cookie's name that mark it as a credential. A deny-list of
+#: names would miss a proxy's own (oauth2-proxy's X-Auth-Request-Access-Token, Cloudflare
+#: Access's Cf-Access-Jwt-Assertion, Proxy-Authorization ...): anything that looks like one goes.
+_CREDENTIAL_WORDS = ("auth", "token", "jwt", "key", "secret", "session", "cookie", "signature", "credential", "pass")
+
+
+def _credential(name: str) -> bool:
     lowered = name.lower()
-    return "token" in lowered or "session" in lowered
+    return any(word in lowered for word in _CREDENTIAL_WORDS)
 
 
 def describe_request(request: Any) -> dict[str, Any]:
     """__request__ (a starlette Request) as Start.request_json describes one, without credentials.
 
-    The user's session token (the Authorization header, Open WebUI's ``token`` cookie and
-    the OAuth session cookies) stays in Open WebUI: with it a sandboxed plugin could act as
-    the user there. What plugins do with it upstream, calling Open WebUI back, they do
-    through host requests, answered here as that user.
+    The user's credentials (the Authorization header, Open WebUI's ``token`` cookie, OAuth
+    session cookies, a proxy's tokens; in headers, cookies and the query alike) stay in Open
+    WebUI: with them a sandboxed plugin could act as the user there. What plugins use them
+    for upstream, calling Open WebUI back, they do through host requests, answered here as
+    that user.
     """
     if request is None:
         return {}
+    query = [(k, v) for k, v in request.query_params.multi_items() if not _credential(k)]
     described: dict[str, Any] = {
         "method": str(request.method),
-        "url": str(request.url),
-        "headers": {k: v for k, v in request.headers.items() if k.lower() not in _CREDENTIAL_HEADERS},
-        "query_params": dict(request.query_params),
-        "cookies": {k: v for k, v in request.cookies.items() if not _credential_cookie(k)},
+        "url": str(request.url.replace(query=urllib.parse.urlencode(query))),
+        "headers": {k: v for k, v in request.headers.items() if not _credential(k)},
+        "query_params": dict(query),
+        "cookies": {k: v for k, v in request.cookies.items() if not _credential(k)},
     }
     if request.client is not None:
         described["client"] = {"host": str(request.client.host), "port": int(request.client.port or 0)}
@@ -263,49 +319,95 @@ def _record(value: Any) -> Any:
 
 
 class HostAnswers:
-    """Answers a sandboxed plugin's host requests for the user who clicked.
+    """Answers a sandboxed plugin's host requests, as the user who clicked may see things.
 
-    The plugin runs sandboxed because it is not trusted with Open WebUI's process, so it
-    is not trusted with more of Open WebUI's data than the clicking user may see either:
-    completions always run as that user with model access checks on (a plugin's
-    ``bypass_filter`` and the user it names are not taken), and a user who is not an admin
-    gets only their own user, chat and file records.
+    The plugin runs sandboxed because it is not trusted with Open WebUI's process, so it is
+    not trusted with more of Open WebUI's data than the clicking user may see through Open
+    WebUI's own API either (upstream's in-process plugins could read anything):
+
+    * completions run as that user with Open WebUI's model access checks; the plugin's
+      ``bypass_filter``, ``bypass_system_prompt``, ``metadata`` (which would point a pipe's
+      events at any chat) and any other user it names are not taken;
+    * a user's record: only the clicking user's own, unless an admin clicked;
+    * a chat: the user's own, or any chat for an admin while ENABLE_ADMIN_CHAT_ACCESS is on;
+    * a file: the user's own, an admin's pick, or one Open WebUI's has_access_to_file grants;
+    * models: an admin's every row; anyone else's own rows and those granting them read
+      access, with ``writable_by_user_id`` always the clicking user.
     """
 
     def __init__(self, request: Any, user: dict[str, Any]) -> None:
         self.request = request
         self.user_id = str(user.get("id") or "")
         self.is_admin = user.get("role") == "admin"
+        self._user: Any = None
 
     async def _live_user(self) -> Any:
-        user = await _maybe_await(_table("users").get_user_by_id(self.user_id))
-        if user is None:
-            raise LookupError("the user who clicked is not in Open WebUI's database")
-        return user
-
-    def _visible(self, record: Any, owner_field: str) -> Any:
-        if record is None or self.is_admin:
-            return record
-        owner = getattr(record, owner_field, None)
-        if owner is None and isinstance(record, dict):
-            owner = record.get(owner_field)
-        if str(owner) != self.user_id:
-            raise PermissionError("this record belongs to another user")
-        return record
+        if self._user is None:
+            self._user = await _maybe_await(_table("users").get_user_by_id(self.user_id))
+            if self._user is None:
+                raise LookupError("the user who clicked is not in Open WebUI's database")
+        return self._user
 
     async def lookup(self, method: str, args: dict[str, Any]) -> Any:
         """One ``users.*``/``chats.*``/``files.*``/``models.*`` request."""
+        # The gateway lets through only the methods this bridge advertised, but the bridge
+        # does not depend on that: it calls nothing outside its own list.
+        if method not in _LOOKUPS:
+            raise PermissionError(f"this bridge does not answer {method!r}")
         table, _, call = method.partition(".")
         function = getattr(_table(table), call)
-        if method in _BY_ID:
+        if method == "users.get_user_by_id":
             found = await _maybe_await(function(str(args.get("id"))))
-            owner = _BY_ID[method]
-            return _record(self._visible(found, owner) if owner else found)
+            return _record(self._own(found, "id", allowed=self.is_admin))
+        if method == "chats.get_chat_by_id":
+            found = await _maybe_await(function(str(args.get("id"))))
+            return _record(self._own(found, "user_id", allowed=self.is_admin and _admin_chat_access()))
+        if method == "files.get_file_by_id":
+            found = await _maybe_await(function(str(args.get("id"))))
+            return _record(await self._file(found))
+        if method == "models.get_model_by_id":
+            found = await _maybe_await(function(str(args.get("id"))))
+            return _record(found if found is None or await self._may_read_model(found) else self._refuse())
         if method == "models.get_models_by_ids":
-            return _record(await _maybe_await(function([str(i) for i in args.get("ids") or []])))
-        # The rest take keyword arguments, each left out when the plugin gave none.
-        keywords = {k: v for k, v in args.items() if k in {"writable_by_user_id", "ids", "tag"} and v is not None}
-        return _record(await _maybe_await(function(**keywords)))
+            rows = await _maybe_await(function([str(i) for i in args.get("ids") or []]))
+        elif method == "models.get_models":
+            ids = args.get("ids")
+            keywords: dict[str, Any] = {}
+            if args.get("writable_by_user_id") is not None:
+                # Writable by whom is the clicking user's question, never another user's.
+                keywords["writable_by_user_id"] = self.user_id
+            if ids is not None:
+                keywords["ids"] = [str(i) for i in ids]
+            rows = await _maybe_await(function(**keywords))
+        elif method == "models.get_base_models":
+            rows = await _maybe_await(function(**({"tag": str(args["tag"])} if args.get("tag") is not None else {})))
+        else:
+            rows = await _maybe_await(function())
+        return _record([row for row in rows or [] if await self._may_read_model(row)])
+
+    @staticmethod
+    def _refuse() -> Any:
+        raise PermissionError("this record is not visible to the user who clicked")
+
+    def _own(self, record: Any, owner_field: str, *, allowed: bool) -> Any:
+        if record is None or allowed or str(_field(record, owner_field)) == self.user_id:
+            return record
+        return self._refuse()
+
+    async def _file(self, record: Any) -> Any:
+        if record is None or self.is_admin or str(_field(record, "user_id")) == self.user_id:
+            return record
+        check = importlib.import_module("open_webui.utils.access_control.files").has_access_to_file
+        if await check(str(_field(record, "id")), "read", await self._live_user()):
+            return record
+        return self._refuse()
+
+    async def _may_read_model(self, row: Any) -> bool:
+        if self.is_admin or str(_field(row, "user_id")) == self.user_id:
+            return True
+        grants = [_record(g) for g in (_field(row, "access_grants") or [])]
+        has_access = importlib.import_module("open_webui.utils.access_control").has_access
+        return bool(await has_access(self.user_id, "read", grants))
 
     async def completion(self, args: dict[str, Any]) -> Any:
         """generate_chat_completion with the live request, as the user who clicked."""
@@ -313,26 +415,37 @@ class HostAnswers:
         if isinstance(named, dict) and named.get("id") not in {None, self.user_id}:
             raise PermissionError("completions run as the user who clicked, not as another user")
         generate = importlib.import_module("open_webui.utils.chat").generate_chat_completion
-        form_data = args.get("form_data") or {}
-        return await generate(
-            self.request,
-            form_data,
-            await self._live_user(),
-            bypass_filter=False,
-            bypass_system_prompt=bool(args.get("bypass_system_prompt")),
-        )
+        form_data = dict(args.get("form_data") or {})
+        # metadata names the chat, message and user a pipe's events and database writes go
+        # to: a plugin could aim them at anyone's chat. Without it a pipe emits nothing.
+        form_data.pop("metadata", None)
+        return await generate(self.request, form_data, await self._live_user(), bypass_filter=False)
+
+
+def _field(record: Any, name: str) -> Any:
+    return record.get(name) if isinstance(record, dict) else getattr(record, name, None)
+
+
+def _admin_chat_access() -> bool:
+    try:
+        return bool(importlib.import_module("open_webui.env").ENABLE_ADMIN_CHAT_ACCESS)
+    except (ImportError, AttributeError):
+        return False
 
 
 async def completion_chunks(response: Any) -> Any:
     """The chunks of a streamed completion (a StreamingResponse of ``data: ...`` lines)."""
     pending = ""
-    async for piece in response.body_iterator:
-        pending += piece.decode() if isinstance(piece, bytes) else str(piece)
-        *lines, pending = pending.split("\n")
-        for line in lines:
-            chunk = _sse_data(line)
-            if chunk is not None:
-                yield chunk
+    # Closed as soon as the plugin stops reading or the click ends: the model's connection
+    # is released then, not when the garbage collector gets to it.
+    async with contextlib.aclosing(response.body_iterator) as pieces:
+        async for piece in pieces:
+            pending += piece.decode() if isinstance(piece, bytes) else str(piece)
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                chunk = _sse_data(line)
+                if chunk is not None:
+                    yield chunk
     chunk = _sse_data(pending)
     if chunk is not None:
         yield chunk
@@ -385,8 +498,9 @@ class Connection:
         if not self.address:
             raise AirlockUnavailable("this bridge has no Airlock address (set AIRLOCK_ADDRESS)")
         if self.tls:
-            return grpc.aio.secure_channel(self.address, grpc.ssl_channel_credentials(root_certificates=self.tls_ca))
-        return grpc.aio.insecure_channel(self.address)
+            credentials = grpc.ssl_channel_credentials(root_certificates=self.tls_ca)
+            return grpc.aio.secure_channel(self.address, credentials, options=_CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """The call's credentials."""
@@ -414,6 +528,7 @@ class Click:
         self.answers = answers
         self._write_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._host_slots = asyncio.Semaphore(_HOST_CONCURRENCY)
         #: The Open WebUI request went away and the invocation was cancelled for it.
         self.went_away = False
 
@@ -469,7 +584,10 @@ class Click:
 
     async def _relay(self, call: Any, start: dict[str, Any]) -> Any:
         await self._write(call, start=start)
-        first = await asyncio.wait_for(call.read(), STARTED_SECONDS)
+        try:
+            first = await asyncio.wait_for(call.read(), STARTED_SECONDS)
+        except TimeoutError:
+            raise AirlockUnavailable(f"Airlock did not start the invocation within {STARTED_SECONDS:.0f} s") from None
         if first is grpc.aio.EOF:
             raise AirlockUnavailable("Airlock ended the invocation before it started")
         while True:
@@ -504,6 +622,9 @@ class Click:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # Retrieved, so that a reply that could not be written (the stream ended) is not
+        # logged by asyncio as an exception nobody saw: the invocation's end says it all.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
 
     async def _event(self, event: Any) -> None:
         if self.emit is None:
@@ -512,33 +633,46 @@ class Click:
         await self.emit({"type": event.type, "data": data})
 
     async def _answer_call(self, call: Any, request: Any) -> None:
-        data = json.loads(request.data_json) if request.data_json else None
-        if self.ask is None:
-            value: Any = None
-        else:
-            value = await self.ask({"type": request.type, "data": data})
-        await self._write(call, call_reply={"call_id": request.call_id, "value_json": _to_json(value)})
+        try:
+            data = json.loads(request.data_json) if request.data_json else None
+            value = None if self.ask is None else await self.ask({"type": request.type, "data": data})
+            value_json = _to_json(value)
+        except Exception as exc:  # noqa: BLE001 - an answer must go back, or the plugin waits out its timeout
+            value_json = _to_json({"error": f"{type(exc).__name__}: {exc}"})
+        await self._write(call, call_reply={"call_id": request.call_id, "value_json": value_json})
 
     async def _answer_host(self, call: Any, request: Any) -> None:
         reply_id = request.request_id
-        args = json.loads(request.args_json) if request.args_json else {}
+        if len(self._tasks) > _HOST_BACKLOG:
+            # A plugin asking faster than Open WebUI answers is told so, instead of piling
+            # up lookups and completions in Open WebUI's process for every other user to wait on.
+            await self._write(
+                call, host_reply={"request_id": reply_id, "error": "Open WebUI is busy: too many requests"}
+            )
+            return
         try:
-            if request.method == "generate_chat_completion":
-                value = await self.answers.completion(args)
-                if request.stream and hasattr(value, "body_iterator"):
-                    async for chunk in completion_chunks(value):
-                        await self._write(
-                            call, host_reply={"request_id": reply_id, "value_json": _to_json(chunk), "more": True}
-                        )
-                    await self._write(call, host_reply={"request_id": reply_id})
-                    return
-                value = _plain(value)
-            else:
-                value = await self.answers.lookup(request.method, args)
+            async with self._host_slots:
+                await self._answer_host_now(call, request)
         except Exception as exc:  # noqa: BLE001 - the plugin gets the failure, Open WebUI stays up
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             await self._write(call, host_reply={"request_id": reply_id, "error": error})
-            return
+
+    async def _answer_host_now(self, call: Any, request: Any) -> None:
+        reply_id = request.request_id
+        args = json.loads(request.args_json) if request.args_json else {}
+        if not isinstance(args, dict):
+            raise TypeError("the request's arguments are not an object")
+        if request.method == "generate_chat_completion":
+            value = await self.answers.completion(args)
+            if request.stream and hasattr(value, "body_iterator"):
+                async for chunk in completion_chunks(value):
+                    reply = {"request_id": reply_id, "value_json": _to_json(chunk), "more": True}
+                    await self._write(call, host_reply=reply)
+                await self._write(call, host_reply={"request_id": reply_id})
+                return
+            value = _plain(value)
+        else:
+            value = await self.answers.lookup(request.method, args)
         await self._write(call, host_reply={"request_id": reply_id, "value_json": _to_json(value)})
 
 
@@ -603,9 +737,11 @@ async def run_click(
         start["model_json"] = _to_json(model)
     if isinstance(metadata, dict):
         start["metadata_json"] = _to_json(metadata)
-    admin_valves = dump_valves(valves)
-    if admin_valves is not None:
-        start["valves_json"] = _to_json(admin_valves)
+    # Valves set in Open WebUI travel with the click and replace Airlock's whole. Open
+    # WebUI builds Valves(**stored) before every call: with nothing stored there, nothing
+    # was set there, and the valves Airlock holds (say, set when the plugin was pulled) apply.
+    if isinstance(valves, BaseModel) and (valves.model_fields_set or valves.model_extra):
+        start["valves_json"] = _to_json(valves.model_dump(mode="json"))
     connection = Connection(settings)
     click = Click(descriptor_b64, connection, event_emitter, event_call, HostAnswers(request, user))
     try:

@@ -103,6 +103,10 @@ class OpenWebUI:
         stored = await self._call("GET", f"/id/{function_id}/valves")
         return stored if isinstance(stored, dict) else {}
 
+    async def update_valves(self, function_id: str, valves: dict[str, Any]) -> None:
+        """Store a function's admin valves (as its Valves form would)."""
+        await self._call("POST", f"/id/{function_id}/valves/update", valves)
+
     async def create(self, function_id: str, name: str, content: str, description: str) -> OpenWebUIFunction:
         """Create a function (Open WebUI creates it inactive and not global)."""
         form = {"id": function_id, "name": name, "content": content, "meta": {"description": description}}

@@ -12,6 +12,7 @@ only once Airlock holds it), so a failed run is re-run as it is.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,12 @@ async def _push_one(
     if current is None:
         made = await owui.create(record.id, record.name, source, record.description)
         result = "created"
+        if record.valves:
+            # The bridge sends Open WebUI's valves with every click, in place of Airlock's:
+            # start Open WebUI with Airlock's, so that its form shows them and an edit there
+            # changes one valve, not all of them back to their defaults. (Read only with an
+            # admin token; without one Airlock's apply while Open WebUI holds none.)
+            await owui.update_valves(record.id, record.valves)
     else:
         current = await owui.function(record.id)
         if current.content is not None and not is_bridge(current.content) and not force:
@@ -114,8 +121,13 @@ async def pull(
     *,
     replace: bool = False,
     profile: str = "",
+    overwrite: bool = False,
 ) -> list[Step]:
-    """Register Open WebUI's own actions in Airlock; with ``replace``, swap each for its bridge."""
+    """Register Open WebUI's own actions in Airlock; with ``replace``, swap each for its bridge.
+
+    A function Airlock already holds under the same id with another source is left alone
+    (in both) unless ``overwrite``.
+    """
     listed = await owui.functions()
     wanted = list(ids) if ids else sorted(f.id for f in listed.values() if f.type == "action")
     steps: list[Step] = []
@@ -128,7 +140,9 @@ async def pull(
             steps.append(Step(function_id, "skipped", f"a {summary.type}: Airlock runs actions only"))
             continue
         try:
-            steps.append(await _pull_one(airlock, owui, settings, summary, replace=replace, profile=profile))
+            steps.append(
+                await _pull_one(airlock, owui, settings, summary, replace=replace, profile=profile, overwrite=overwrite)
+            )
         except (BridgeError, OpenWebUIError) as exc:
             steps.append(Step(function_id, "failed", str(exc)))
     return steps
@@ -142,6 +156,7 @@ async def _pull_one(
     *,
     replace: bool,
     profile: str,
+    overwrite: bool,
 ) -> Step:
     function = await owui.function(summary.id)
     content = function.content or ""
@@ -149,12 +164,22 @@ async def _pull_one(
         return Step(summary.id, "skipped", "already a bridge to Airlock")
     valves = await owui.valves(summary.id)
     try:
+        held = await _held(airlock, summary.id)
+        if held is not None and held.source != content and not overwrite:
+            return Step(
+                summary.id,
+                "failed",
+                "Airlock already holds a different function of this id (--overwrite replaces it); "
+                "left as it was in Open WebUI",
+            )
         record = await airlock.put_function(
             summary.id,
             content,
-            profile=profile,
+            # A function Airlock already held keeps its profile and models unless told otherwise.
+            profile=profile or (held.profile if held is not None else ""),
             is_active=summary.is_active,
             is_global=summary.is_global,
+            model_ids=held.model_ids if held is not None else (),
             valves=valves or None,
         )
     except grpc.aio.AioRpcError as exc:
@@ -171,6 +196,15 @@ async def _pull_one(
     return Step(summary.id, "replaced", _switches(record))
 
 
+async def _held(airlock: AirlockClient, function_id: str) -> FunctionRecord | None:
+    try:
+        return await airlock.get_function(function_id)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() is grpc.StatusCode.NOT_FOUND:
+            return None
+        raise
+
+
 def export(records: Sequence[FunctionRecord], settings: BridgeSettings, out: Path) -> list[Step]:
     """Write ``<id>.py``, the bridge of each action, into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -182,6 +216,11 @@ def export(records: Sequence[FunctionRecord], settings: BridgeSettings, out: Pat
             steps.append(Step(record.id, "failed", str(exc)))
             continue
         path = out / f"{record.id}.py"
-        path.write_text(source, encoding="utf-8")
+        # A bridge holding a token is a credential: readable by its owner only, from the start.
+        mode = 0o600 if settings.token else 0o644
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        os.fchmod(descriptor, mode)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(source)
         steps.append(Step(record.id, "written", str(path)))
     return steps

@@ -153,7 +153,12 @@ def export_command(  # noqa: PLR0917 - click passes each option
 @_bridge_token_option
 @_bridge_ca_option
 @click.option("--replace", is_flag=True, help="Swap each function registered in Airlock for its bridge.")
-@click.option("--profile", default="", help="Sandbox profile for the functions (default: the gateway's).")
+@click.option(
+    "--profile",
+    default="",
+    help="Sandbox profile for the functions (default: the one Airlock already gives it, else the gateway's).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a different function Airlock holds under the same id.")
 @click.argument("function_ids", nargs=-1, metavar="[FUNCTION_ID]...")
 @click.pass_obj
 def pull_command(  # noqa: PLR0917 - click passes each option
@@ -165,6 +170,7 @@ def pull_command(  # noqa: PLR0917 - click passes each option
     bridge_tls_ca: Path | None,
     replace: bool,
     profile: str,
+    overwrite: bool,
     function_ids: tuple[str, ...],
 ) -> None:
     """Register an Open WebUI instance's actions in Airlock (all when none is named).
@@ -177,7 +183,9 @@ def pull_command(  # noqa: PLR0917 - click passes each option
 
     async def work(client: AirlockClient) -> list[Step]:
         async with OpenWebUI(url, api_key) as owui:
-            return await pull(client, owui, settings, function_ids, replace=replace, profile=profile)
+            return await pull(
+                client, owui, settings, function_ids, replace=replace, profile=profile, overwrite=overwrite
+            )
 
     _report(_run(connection, work))
 

@@ -29,7 +29,7 @@ from gateway.server import Gateway
 from tests.conftest import command_environment, config_for, running_gateway, write_profiles
 from tests.openwebui.api import OpenWebUIApi
 from tests.openwebui.chat import Click, Event, browser
-from tests.openwebui.conftest import InstallFunction
+from tests.openwebui.conftest import InstallFunction, OpenWebUIUser
 from tests.openwebui.conftest import plugin_source as openwebui_plugin
 from tests.openwebui.server import ADMIN_EMAIL, OpenWebUI
 
@@ -176,7 +176,9 @@ async def test_a_bridge_clicks_exactly_like_the_plugin(  # noqa: PLR0917 - fixtu
 async def test_push_creates_bridges_switched_as_in_airlock(
     gateway: Gateway, client: AirlockClient, openwebui: OpenWebUI, admin_api: OpenWebUIApi, openwebui_model: str
 ) -> None:
-    await client.put_function("pushed_valves", openwebui_plugin("valves_action"), is_global=True)
+    await client.put_function(
+        "pushed_valves", openwebui_plugin("valves_action"), is_global=True, valves={"greeting": "set in Airlock"}
+    )
     await client.put_function("pushed_off", openwebui_plugin("events_action"), is_active=False)
     try:
         status, output = await airlock_cli(gateway, openwebui, "push", "pushed_valves", "pushed_off")
@@ -196,6 +198,8 @@ async def test_push_creates_bridges_switched_as_in_airlock(
         assert spec == record.valves_schema
         user_spec = await admin_api.request("GET", "/api/v1/functions/id/pushed_valves/valves/user/spec")
         assert user_spec == record.user_valves_schema
+        # A new bridge starts with Airlock's valves in Open WebUI, where it reads them from.
+        assert await admin_api.get_valves("pushed_valves") == {"greeting": "set in Airlock", "times": 1}
 
         # In step: switched in Airlock, pushed again; an unchanged bridge is not rewritten.
         await client.put_function("pushed_off", openwebui_plugin("events_action"), is_active=True, is_global=True)
@@ -417,6 +421,9 @@ async def test_pull_replace_moves_an_instances_actions_and_loses_nothing(
     await install_function("html_card", sources["html_card"], active=False)
     await install_function("server_config", sources["server_config"])
     await admin_api.update_valves("world_clock", {"timezone": "Asia/Tokyo"})
+    # Airlock already holds another function under an id Open WebUI also uses.
+    await install_function("held_elsewhere", openwebui_plugin("events_action"))
+    await client.put_function("held_elsewhere", openwebui_plugin("sub_actions"), profile="strict")
     chat_id, messages = await admin_api.new_chat(openwebui_model)
     # The clock reads the message's time: fixed, so that both clicks say the same.
     messages = [{**message, "timestamp": 1767225600} for message in messages]
@@ -439,6 +446,16 @@ async def test_pull_replace_moves_an_instances_actions_and_loses_nothing(
         assert "server_config  failed  Airlock: INVALID_ARGUMENT" in lines["server_config"]
         assert "open_webui.socket" in lines["server_config"]
         assert lines["server_config"].endswith("(left as it was in Open WebUI)")
+        assert (
+            lines["held_elsewhere"]
+            .split(None, 1)[1]
+            .startswith("failed  Airlock already holds a different function of this id (--overwrite replaces it)")
+        )
+        held = await client.get_function("held_elsewhere")
+        assert (held.source, held.profile) == (openwebui_plugin("sub_actions"), "strict")
+        stored_held = await admin_api.get_function("held_elsewhere")
+        assert stored_held is not None
+        assert stored_held["content"] == openwebui_plugin("events_action")
         # Airlock holds the plugins with their valves; Open WebUI holds their bridges.
         for function_id in ("world_clock", "html_card"):
             record = await client.get_function(function_id)
@@ -458,9 +475,11 @@ async def test_pull_replace_moves_an_instances_actions_and_loses_nothing(
         # Run again: what moved is skipped, what failed fails again, nothing else happens.
         status, output = await airlock_cli(gateway, openwebui, "pull", "--replace")
         assert status == 2, output
-        assert "world_clock    skipped  already a bridge to Airlock" in output
+        again = {line.split()[0]: line for line in output.splitlines() if line and not line.startswith("airlock:")}
+        assert again["world_clock"].split(None, 1)[1] == "skipped  already a bridge to Airlock"
+        assert "failed" in again["server_config"]
     finally:
-        for function_id in ("world_clock", "html_card", "server_config"):
+        for function_id in ("world_clock", "html_card", "server_config", "held_elsewhere"):
             with contextlib.suppress(Exception):
                 await client.delete_function(function_id)
 
@@ -484,4 +503,39 @@ async def test_export_writes_sources_open_webui_accepts(stage: Stage) -> None:
         shutil.rmtree(out)
         await admin_api.delete_function("exported")
         await client.delete_function("exported")
+        await admin_api.models(refresh=True)
+
+
+async def test_a_user_clicks_with_their_own_valves_and_sees_only_their_own_records(
+    stage: Stage, openwebui_user: OpenWebUIUser
+) -> None:
+    gateway, client, openwebui, openwebui_model, admin_api, _ = stage.parts()
+    await client.put_function("lookups", openwebui_plugin("lookups"), is_global=True)
+    try:
+        status, output = await airlock_cli(gateway, openwebui, "push", "lookups")
+        assert status == 0, output
+        me = await admin_api.request("GET", "/api/v1/auths/")
+        await admin_api.update_valves("lookups", {"other_user_id": me["id"]})
+        await admin_api.update_user_valves("lookups", {"nickname": "the admin"})
+        async with OpenWebUIApi(openwebui.url, openwebui_user.token) as user_api:
+            await user_api.update_user_valves("lookups", {"nickname": "plain"})
+        await admin_api.models(refresh=True)
+
+        async with browser(openwebui.url, openwebui_user.token) as user_tab:
+            click = await user_tab.click("lookups", model_id=openwebui_model)
+        assert click.status == 200, click.body
+        # Each user's own valves; a plain user's plugin may not read another user's record
+        # (upstream would hand it over: the sandboxed plugin is not trusted with it).
+        assert click.body == {
+            "own": openwebui_user.email,
+            "role": "user",
+            "other": "HostError: PermissionError: this record is not visible to the user who clicked",
+            "nickname": "plain",
+        }
+        async with browser(openwebui.url, openwebui.admin_token) as admin_tab:
+            click = await admin_tab.click("lookups", model_id=openwebui_model)
+        assert click.body == {"own": ADMIN_EMAIL, "role": "admin", "other": ADMIN_EMAIL, "nickname": "the admin"}
+    finally:
+        await admin_api.delete_function("lookups")
+        await client.delete_function("lookups")
         await admin_api.models(refresh=True)
