@@ -112,10 +112,19 @@ def drop_in() -> str:
             "--metrics-listen 127.0.0.1:0",
             *(f"Environment={name}={value}" for name, value in environment.items()),
             "ProtectHome=read-only",
+            *_checkout_under_tmp(),
             f"ReadWritePaths={runtimes['AIRLOCK_RUNTIMES_DIR']}",
             "",
         ]
     )
+
+
+def _checkout_under_tmp() -> list[str]:
+    # A checkout in /tmp (a CI clone, say) is hidden from the unit by its PrivateTmp=yes:
+    # bound into the unit's private /tmp at the same path, the rest of /tmp stays private.
+    if any(REPO.is_relative_to(shared) for shared in (Path("/tmp"), Path("/var/tmp"))):
+        return [f"BindPaths={REPO}"]
+    return []
 
 
 @pytest.fixture(scope="module")
