@@ -87,6 +87,20 @@ class Stage:
     def parts(self) -> tuple[Gateway, AirlockClient, OpenWebUI, str, OpenWebUIApi, Any]:
         return self.gateway, self.client, self.openwebui, self.model, self.api, self.tab
 
+    @contextlib.asynccontextmanager
+    async def pushed(self, function_id: str, source: str, *push_options: str) -> AsyncIterator[None]:
+        """``source`` registered in Airlock (global) with its bridge pushed; both deleted afterwards."""
+        await self.client.put_function(function_id, source, is_global=True)
+        try:
+            status, output = await airlock_cli(self.gateway, self.openwebui, "push", *push_options, function_id)
+            assert status == 0, output
+            await self.api.models(refresh=True)
+            yield
+        finally:
+            await self.api.delete_function(function_id)
+            await self.client.delete_function(function_id)
+            await self.api.models(refresh=True)
+
 
 @pytest.fixture
 async def stage(  # noqa: PLR0917 - fixtures
@@ -232,49 +246,31 @@ async def test_push_leaves_a_plugin_that_is_not_a_bridge_alone(
 
 
 async def test_a_completion_is_served_by_open_webui_itself(stage: Stage) -> None:
-    gateway, client, openwebui, openwebui_model, admin_api, tab = stage.parts()
-    await client.put_function("ask_model", ASK_MODEL.read_text(), is_global=True)
-    try:
-        status, output = await airlock_cli(gateway, openwebui, "push", "ask_model")
-        assert status == 0, output
-        await admin_api.models(refresh=True)
-        click = await tab.click("ask_model", model_id=openwebui_model)
-        assert click.status == 200, click.body
-        # The sandboxed plugin asked Open WebUI's generate_chat_completion (through its
-        # stand-in and the bridge): the session's model, a pipe function, answered.
-        assert click.body["user"] == ADMIN_EMAIL
-        assert click.body["answer"] == "echo: what is the answer?"
-        assert click.body["streamed"] == ["echo: what is the answer?"]
-        assert click.body["own_chat_title"] is not None
-        # The user's session token never reached the sandbox.
-        assert "authorization" not in click.body["request_headers"]
-        assert "cookie" not in click.body["request_headers"]
-    finally:
-        await admin_api.delete_function("ask_model")
-        await client.delete_function("ask_model")
-        await admin_api.models(refresh=True)
+    async with stage.pushed("ask_model", ASK_MODEL.read_text()):
+        click = await stage.tab.click("ask_model", model_id=stage.model)
+    assert click.status == 200, click.body
+    # The sandboxed plugin asked Open WebUI's generate_chat_completion (through its
+    # stand-in and the bridge): the session's model, a pipe function, answered.
+    assert click.body["user"] == ADMIN_EMAIL
+    assert click.body["answer"] == "echo: what is the answer?"
+    assert click.body["streamed"] == ["echo: what is the answer?"]
+    assert click.body["own_chat_title"] is not None
+    # The user's session token never reached the sandbox.
+    assert "authorization" not in click.body["request_headers"]
+    assert "cookie" not in click.body["request_headers"]
 
 
 async def test_a_memory_limit_is_a_notification_naming_it(stage: Stage) -> None:
-    gateway, client, openwebui, openwebui_model, admin_api, tab = stage.parts()
-    await client.put_function("memory_hog", openwebui_plugin("memory_hog"), is_global=True)
-    try:
-        status, output = await airlock_cli(gateway, openwebui, "push", "memory_hog")
-        assert status == 0, output
-        await admin_api.models(refresh=True)
-        click = await tab.click("memory_hog", model_id=openwebui_model)
-        # Not the plugin's error: the click returns nothing, and the user is told which limit.
-        assert (click.status, click.body) == (200, None)
-        assert seen(click)[0] == ("status", {"description": "allocating", "done": False})
-        assert seen(click)[1][0] == "notification"
-        notification = click.events[1].data
-        assert notification["type"] == "error"
-        assert notification["content"].startswith("Memory Hog ran out of memory in its sandbox (MEMORY_LIMIT)")
-        assert len(click.events) == 2
-    finally:
-        await admin_api.delete_function("memory_hog")
-        await client.delete_function("memory_hog")
-        await admin_api.models(refresh=True)
+    async with stage.pushed("memory_hog", openwebui_plugin("memory_hog")):
+        click = await stage.tab.click("memory_hog", model_id=stage.model)
+    # Not the plugin's error: the click returns nothing, and the user is told which limit.
+    assert (click.status, click.body) == (200, None)
+    assert seen(click)[0] == ("status", {"description": "allocating", "done": False})
+    assert seen(click)[1][0] == "notification"
+    notification = click.events[1].data
+    assert notification["type"] == "error"
+    assert notification["content"].startswith("Memory Hog ran out of memory in its sandbox (MEMORY_LIMIT)")
+    assert len(click.events) == 2
 
 
 def cancelled_count(gateway: Gateway, function_id: str) -> float:
@@ -284,59 +280,42 @@ def cancelled_count(gateway: Gateway, function_id: str) -> float:
     return value or 0.0
 
 
-async def test_a_click_whose_request_goes_away_cancels_the_invocation(
-    gateway: Gateway, client: AirlockClient, openwebui: OpenWebUI, openwebui_model: str, admin_api: OpenWebUIApi
-) -> None:
+async def test_a_click_whose_request_goes_away_cancels_the_invocation(stage: Stage) -> None:
     # Open WebUI itself never cancels an action whose HTTP request went away: the bridge does.
-    await client.put_function("slow_action", openwebui_plugin("slow_action"), is_global=True)
-    try:
-        status, output = await airlock_cli(gateway, openwebui, "push", "slow_action")
-        assert status == 0, output
-        models = await admin_api.models(refresh=True)
+    async with stage.pushed("slow_action", openwebui_plugin("slow_action")):
+        models = await stage.api.models(refresh=False)
         form = {
-            "model": openwebui_model,
+            "model": stage.model,
             "messages": [],
-            "model_item": models[openwebui_model],
+            "model_item": models[stage.model],
             "chat_id": "temporary:gone",
             "session_id": "gone",
             "id": "m-gone",
         }
-        before = cancelled_count(gateway, "slow_action")
+        before = cancelled_count(stage.gateway, "slow_action")
         began = anyio.current_time()
         with pytest.raises(httpx.ReadTimeout):
-            await admin_api.http.post("/api/chat/actions/slow_action", json=form, timeout=2.0)
+            await stage.api.http.post("/api/chat/actions/slow_action", json=form, timeout=2.0)
         # The plugin would sleep 8 s; the invocation ends within a second or so of the hang-up.
         with anyio.fail_after(5):
-            while cancelled_count(gateway, "slow_action") == before:  # noqa: ASYNC110 - polling a counter
+            while cancelled_count(stage.gateway, "slow_action") == before:  # noqa: ASYNC110 - polling a counter
                 await anyio.sleep(0.05)
         assert anyio.current_time() - began < 6
-    finally:
-        await admin_api.delete_function("slow_action")
-        await client.delete_function("slow_action")
-        await admin_api.models(refresh=True)
 
 
 async def test_airlock_unreachable_is_a_clear_message_at_once_and_open_webui_stays_up(stage: Stage) -> None:
-    gateway, client, openwebui, openwebui_model, admin_api, tab = stage.parts()
-    await client.put_function("unreachable", openwebui_plugin("events_action"), is_global=True)
     with contextlib.closing(__import__("socket").socket()) as closed:
         closed.bind(("127.0.0.1", 0))
         nowhere = f"127.0.0.1:{closed.getsockname()[1]}"
-        try:
-            status, output = await airlock_cli(gateway, openwebui, "push", "--airlock-address", nowhere, "unreachable")
-            assert status == 0, output
-            await admin_api.models(refresh=True)
+        async with stage.pushed("unreachable", openwebui_plugin("events_action"), "--airlock-address", nowhere):
             began = anyio.current_time()
-            click = await tab.click("unreachable", model_id=openwebui_model)
+            click = await stage.tab.click("unreachable", model_id=stage.model)
             assert anyio.current_time() - began < 10
-            assert click.status == 400
-            assert click.body == {"detail": f"Error: Events: cannot reach Airlock at {nowhere} (connection failed)"}
-            assert click.events == []
-        finally:
-            await admin_api.delete_function("unreachable")
-            await client.delete_function("unreachable")
-    assert (await admin_api.http.get("/health")).status_code == 200
-    assert openwebui_model in await admin_api.models(refresh=True)
+    assert click.status == 400
+    assert click.body == {"detail": f"Error: Events: cannot reach Airlock at {nowhere} (connection failed)"}
+    assert click.events == []
+    assert (await stage.api.http.get("/health")).status_code == 200
+    assert stage.model in await stage.api.models(refresh=True)
 
 
 ADMIN_TOKEN = "admin-token-for-bridge-tests-0123"
@@ -509,33 +488,24 @@ async def test_export_writes_sources_open_webui_accepts(stage: Stage) -> None:
 async def test_a_user_clicks_with_their_own_valves_and_sees_only_their_own_records(
     stage: Stage, openwebui_user: OpenWebUIUser
 ) -> None:
-    gateway, client, openwebui, openwebui_model, admin_api, _ = stage.parts()
-    await client.put_function("lookups", openwebui_plugin("lookups"), is_global=True)
-    try:
-        status, output = await airlock_cli(gateway, openwebui, "push", "lookups")
-        assert status == 0, output
+    openwebui, admin_api = stage.openwebui, stage.api
+    async with stage.pushed("lookups", openwebui_plugin("lookups")):
         me = await admin_api.request("GET", "/api/v1/auths/")
         await admin_api.update_valves("lookups", {"other_user_id": me["id"]})
         await admin_api.update_user_valves("lookups", {"nickname": "the admin"})
         async with OpenWebUIApi(openwebui.url, openwebui_user.token) as user_api:
             await user_api.update_user_valves("lookups", {"nickname": "plain"})
-        await admin_api.models(refresh=True)
-
         async with browser(openwebui.url, openwebui_user.token) as user_tab:
-            click = await user_tab.click("lookups", model_id=openwebui_model)
-        assert click.status == 200, click.body
-        # Each user's own valves; a plain user's plugin may not read another user's record
-        # (upstream would hand it over: the sandboxed plugin is not trusted with it).
-        assert click.body == {
-            "own": openwebui_user.email,
-            "role": "user",
-            "other": "HostError: PermissionError: this record is not visible to the user who clicked",
-            "nickname": "plain",
-        }
+            as_user = await user_tab.click("lookups", model_id=stage.model)
         async with browser(openwebui.url, openwebui.admin_token) as admin_tab:
-            click = await admin_tab.click("lookups", model_id=openwebui_model)
-        assert click.body == {"own": ADMIN_EMAIL, "role": "admin", "other": ADMIN_EMAIL, "nickname": "the admin"}
-    finally:
-        await admin_api.delete_function("lookups")
-        await client.delete_function("lookups")
-        await admin_api.models(refresh=True)
+            as_admin = await admin_tab.click("lookups", model_id=stage.model)
+    assert as_user.status == 200, as_user.body
+    # Each user's own valves; a plain user's plugin may not read another user's record
+    # (upstream would hand it over: the sandboxed plugin is not trusted with it).
+    assert as_user.body == {
+        "own": openwebui_user.email,
+        "role": "user",
+        "other": "HostError: PermissionError: this record is not visible to the user who clicked",
+        "nickname": "plain",
+    }
+    assert as_admin.body == {"own": ADMIN_EMAIL, "role": "admin", "other": ADMIN_EMAIL, "nickname": "the admin"}
