@@ -106,7 +106,8 @@ def _frontmatter(record: FunctionRecord) -> dict[str, str]:
 def _checked(source: str, record: FunctionRecord, intended: dict[str, str]) -> str:
     """``source``, once it is certain Open WebUI reads exactly the intended frontmatter from it."""
     ast.parse(source)
-    if extract_frontmatter(source) != intended or "requirements" in extract_frontmatter(source):
+    # `intended` never holds requirements (_frontmatter drops them), so equality rules them out.
+    if extract_frontmatter(source) != intended:
         raise BridgeError(f"{record.id!r}: its bridge would not read as intended; refusing to write it")
     return source
 

@@ -55,6 +55,8 @@ _TABLES = {
     "files": ("open_webui.models.files", "Files"),
     "models": ("open_webui.models.models", "Models"),
 }
+#: The lookups a bridge answers: runner.wire.HOST_METHODS less generate_chat_completion
+#: (a bridge imports nothing of Airlock; tests/unit/test_bridge_source.py keeps the two equal).
 _LOOKUPS = {
     "users.get_user_by_id",
     "chats.get_chat_by_id",

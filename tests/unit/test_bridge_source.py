@@ -123,3 +123,10 @@ def test_valve_names_pydantic_cannot_take_still_load_and_show() -> None:
     assert valves_class.model_json_schema() == schema
     assert valves_class().temperature == 0.5
     assert valves_class(temperature=1).model_dump() == {"temperature": 1}
+
+
+def test_a_bridge_answers_every_host_method_the_sandbox_may_ask_for() -> None:
+    from airlock.openwebui import bridge_runtime  # noqa: PLC0415 - local: one test needs it
+    from runner.wire import HOST_METHODS  # noqa: PLC0415
+
+    assert {*bridge_runtime._LOOKUPS, "generate_chat_completion"} == HOST_METHODS
